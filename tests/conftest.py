@@ -1,0 +1,32 @@
+"""Shared fixtures: the real photos in ../shared/faces and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+FACES_DIR = Path(os.environ.get("FACES_DIR", Path(__file__).resolve().parents[2] / "shared" / "faces"))
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES_DIR / "manifest.csv").is_file():
+        pytest.skip(f"real test photos not found at {FACES_DIR} (set FACES_DIR or clone beside ../shared)")
+    return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def load_rgb(faces_dir):
+    """load_rgb("obama.jpg", max_side=1024) -> HxWx3 uint8 array."""
+
+    def load(name: str, max_side: int = 1024) -> np.ndarray:
+        with Image.open(faces_dir / name) as im:
+            im = im.convert("RGB")
+            im.thumbnail((max_side, max_side))
+            return np.asarray(im).copy()
+
+    return load

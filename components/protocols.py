@@ -76,7 +76,7 @@ class QualityScorer(Protocol):
 @runtime_checkable
 class Embedder(Protocol):
     def embed(self, image: np.ndarray, bbox: np.ndarray) -> np.ndarray:
-        """Unit-length identity embedding of the face inside `bbox`."""
+        """Identity embedding of the face inside `bbox` (compare by cosine or L2)."""
 
 
 @runtime_checkable

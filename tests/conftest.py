@@ -30,3 +30,17 @@ def load_rgb(faces_dir):
             return np.asarray(im).copy()
 
     return load
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from components.detection import DlibHogDetector
+
+    return DlibHogDetector()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from components.embedding import DlibResnetEmbedder
+
+    return DlibResnetEmbedder()

@@ -1,0 +1,118 @@
+"""Text-to-image with the user's face LoRA and an optional style LoRA as PEFT adapters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from components.diffusion.samplers import check_sampler, scheduler_for
+from components.types import GenerationRequest
+
+FACE_ADAPTER, STYLE_ADAPTER = "face", "style"
+# Key prefixes diffusers' loader routes by; a bare UNet state dict has none of them.
+_ROUTED_PREFIXES = ("unet.", "text_encoder.", "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+
+
+class PeftGenerator:
+    def __init__(self, pipeline, device: str = "cpu"):
+        self.pipeline = pipeline.to(device)
+        self.device = device
+
+    def generate(
+        self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
+    ) -> list[np.ndarray]:
+        """One HxWx3 uint8 image per seed; the pipeline is left without adapters and with its scheduler."""
+        check_request(request)
+        pipeline = self.pipeline
+        if _adapter_names(pipeline):
+            raise ValueError(f"pipeline already carries LoRA adapters {sorted(_adapter_names(pipeline))}")
+        scheduler = scheduler_for(request.sampler, pipeline.scheduler.config)
+        original_scheduler = pipeline.scheduler
+        try:
+            names, weights = [], []
+            for name, lora, weight in (
+                (FACE_ADAPTER, face_lora, request.face_weight),
+                (STYLE_ADAPTER, style_lora, request.style_weight),
+            ):
+                if lora:
+                    pipeline.load_lora_weights(as_pipeline_lora(lora), adapter_name=name)
+                    if name not in _adapter_names(pipeline):  # diffusers only warns when no key matched
+                        raise ValueError(f"the {name} LoRA has no weights this pipeline can load")
+                    names.append(name)
+                    weights.append(float(weight))
+            if names:
+                pipeline.set_adapters(names, adapter_weights=weights)
+            pipeline.scheduler = scheduler
+            images: list[np.ndarray] = []
+            for start in range(0, len(request.seeds), request.batch_size):
+                images.extend(self._generate_batch(request, request.seeds[start : start + request.batch_size]))
+            return images
+        finally:
+            pipeline.scheduler = original_scheduler
+            _remove_adapters(pipeline, (FACE_ADAPTER, STYLE_ADAPTER))
+
+    def _generate_batch(self, request: GenerationRequest, seeds: list[int]) -> list[np.ndarray]:
+        # One CPU generator per image: its initial noise depends on its seed only,
+        # not on the batch it lands in, and is the same on any device.
+        generators = [torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds]
+        with torch.no_grad():
+            output = self.pipeline(
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt or None,
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance,
+                width=request.width,
+                height=request.height,
+                num_images_per_prompt=len(seeds),
+                generator=generators,
+                output_type="np",
+            )
+        return [_to_uint8(image) for image in output.images]
+
+
+def as_pipeline_lora(state_dict: dict) -> dict:
+    """A copy of a LoRA state dict that pipeline.load_lora_weights routes to the UNet.
+
+    LoraWeights.state_dict is bare (keys without "unet.", as save_lora_weights
+    wants them); load_lora_weights silently loads nothing from bare keys.
+    """
+    if any(key.startswith(_ROUTED_PREFIXES) for key in state_dict):
+        return dict(state_dict)
+    return {f"unet.{key}": value for key, value in state_dict.items()}
+
+
+def check_request(request: GenerationRequest) -> None:
+    for side in ("width", "height"):
+        value = getattr(request, side)
+        if value < 8 or value % 8:
+            raise ValueError(f"{side} must be a positive multiple of 8, got {value}")
+    if request.steps < 1:
+        raise ValueError(f"steps must be >= 1, got {request.steps}")
+    if not request.seeds:
+        raise ValueError("seeds must not be empty")
+    if request.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {request.batch_size}")
+    if not math.isfinite(request.guidance) or request.guidance < 0:
+        raise ValueError(f"guidance must be a finite number >= 0, got {request.guidance}")
+    for name in ("face_weight", "style_weight"):
+        if not math.isfinite(getattr(request, name)):
+            raise ValueError(f"{name} must be finite")
+    check_sampler(request.sampler)
+
+
+def _adapter_names(pipeline) -> set[str]:
+    return {name for names in pipeline.get_list_adapters().values() for name in names}
+
+
+def _remove_adapters(pipeline, names) -> None:
+    present = [name for name in names if name in _adapter_names(pipeline)]
+    if present:
+        pipeline.delete_adapters(present)
+    if not _adapter_names(pipeline):
+        pipeline.unload_lora_weights()  # also removes PEFT's wrapper layers
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8)

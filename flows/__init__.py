@@ -1,0 +1,1 @@
+"""Prefect flows: curation, portrait jobs, re-runs. `python -m flows --help` lists the commands."""

@@ -1,0 +1,41 @@
+"""The typed parameters of the flows: one pydantic model per flow, no literals elsewhere."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.config import (
+    AlignConfig,
+    CropConfig,
+    DetectConfig,
+    EmbedConfig,
+    LoadConfig,
+    OrientConfig,
+    QualityConfig,
+    RetouchConfig,
+    SegmentConfig,
+    TagConfig,
+)
+
+
+class CurationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(16, ge=1, le=10_000, description="photos per task run")
+    workers: int = Field(2, ge=1, le=256, description="batches processed at once")
+    runner: Literal["threads", "processes", "dask"] = "threads"
+    dask_address: str | None = Field(None, description="an existing Dask scheduler; None = local cluster")
+    single_identity: bool = Field(False, description="all photos show one person: one trigger word by majority")
+    progress: bool = True
+    load: LoadConfig = LoadConfig()
+    orient: OrientConfig = OrientConfig()
+    detect: DetectConfig = DetectConfig()
+    align: AlignConfig = AlignConfig()
+    crop: CropConfig = CropConfig()
+    segment: SegmentConfig = SegmentConfig()
+    retouch: RetouchConfig = RetouchConfig()
+    tag: TagConfig = TagConfig()
+    quality: QualityConfig = QualityConfig()
+    embed: EmbedConfig = EmbedConfig()

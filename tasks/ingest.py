@@ -1,0 +1,110 @@
+"""Find the photo files, read their bytes once, de-duplicate, and write batches.
+
+Only file discovery and reading happen here: decoding is the orientation
+stage's job, so a corrupt file becomes a row with its reason there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import task
+
+from tasks.config import LoadConfig
+from tasks.records import ERROR, OK, REJECTED, FaceRecord, to_table
+from tasks.storage import digest, write_parquet
+from tasks.workspace import Workspace
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"})
+
+
+@dataclass
+class Ingested:
+    batches: list[str]  # relative paths of the batch files, in order
+    skipped_known: int = 0  # photos already in the dataset (other runs)
+    ignored: list[str] = field(default_factory=list)  # folder entries that are not image files
+
+
+def discover(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Files named directly, plus image files found recursively in folders.
+
+    Folder walks do not follow symlinked folders; symlinked files are kept
+    here and judged by `outside_inputs` when read.
+    """
+    files, ignored = [], []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for folder, dirs, names in os.walk(path, followlinks=False):
+                dirs.sort()
+                for name in sorted(names):
+                    candidate = Path(folder) / name
+                    (files if candidate.suffix.lower() in IMAGE_SUFFIXES else ignored).append(candidate)
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"input not found: {item}")
+    return files, [str(p) for p in ignored]
+
+
+def outside_inputs(path: Path, roots: list[Path]) -> bool:
+    """A symlink whose target leaves every input folder is not followed."""
+    if not path.is_symlink():
+        return False
+    target = path.resolve()
+    return not any(target == root or target.is_relative_to(root) for root in roots)
+
+
+def read_record(path: Path, roots: list[Path], load: LoadConfig) -> FaceRecord:
+    source = str(path)
+    if outside_inputs(path, roots):
+        return FaceRecord(source=source, sha256="", status=REJECTED, stage="ingest",
+                          reason="symlink pointing outside the input folders: not followed")
+    try:
+        size = path.stat().st_size
+        if size > load.max_bytes:
+            return FaceRecord(source=source, sha256="", status=ERROR, stage="ingest",
+                              reason=f"file too large: {size} bytes, limit {load.max_bytes}")
+        data = path.read_bytes()
+    except OSError as exc:
+        return FaceRecord(source=source, sha256="", status=ERROR, stage="ingest",
+                          reason=f"cannot read file: {exc.strerror or exc}")
+    return FaceRecord(source=source, sha256=hashlib.sha256(data).hexdigest(), data=data)
+
+
+def mark_duplicates(records: list[FaceRecord], known: set[str]) -> tuple[list[FaceRecord], int]:
+    """Drop photos already curated by other runs; later copies in this run become rows."""
+    first_seen: dict[str, str] = {}
+    kept, skipped = [], 0
+    for record in records:
+        if record.status == OK and record.sha256 in known:
+            skipped += 1
+            continue
+        if record.status == OK and record.sha256 in first_seen:
+            record.fail(REJECTED, "ingest", f"duplicate of {first_seen[record.sha256]} (same sha256)")
+            record.data = None
+        first_seen.setdefault(record.sha256, record.source)
+        kept.append(record)
+    return kept, skipped
+
+
+def ingest(inputs: list[str], root: str, load: LoadConfig, batch_size: int, known: set[str]) -> Ingested:
+    workspace = Workspace(root)
+    files, ignored = discover(inputs)
+    roots = [Path(i).resolve() for i in inputs if Path(i).is_dir()]
+    records, skipped = mark_duplicates([read_record(f, roots, load) for f in files], known)
+    batches = []
+    for start in range(0, len(records), batch_size):
+        chunk = records[start:start + batch_size]
+        key = digest("ingest", [(r.source, r.sha256, r.status, r.reason) for r in chunk], load.model_dump())
+        output = workspace.stage_file("ingest", key)
+        if not output.exists():
+            write_parquet(output, to_table(chunk))
+        batches.append(workspace.relative(output))
+    return Ingested(batches=batches, skipped_known=skipped, ignored=ignored)
+
+
+ingest_task = task(ingest, name="ingest", cache_policy=None, persist_result=False)

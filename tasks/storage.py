@@ -1,0 +1,75 @@
+"""Content-keyed, atomically written artefacts inside one workspace root.
+
+Every artefact is named by the key it was computed with and written to a
+temporary name first, then renamed: a killed process leaves either nothing
+or the whole file, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Images are already compressed (PNG/JPEG): compressing them again costs time
+# and saves nothing; the other columns are small and compress well.
+BINARY_COLUMNS = ("data", "image", "mask")
+
+
+def digest(*parts: Any) -> str:
+    """A short stable hash of JSON-able parts (dicts are key-sorted)."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, value: Any) -> Path:
+    return atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True, default=str).encode())
+
+
+def write_parquet(path: str | Path, table: pa.Table) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    compression = {name: ("none" if name in BINARY_COLUMNS else "zstd") for name in table.column_names}
+    try:
+        pq.write_table(table, tmp, compression=compression)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_parquet(path: str | Path) -> pa.Table:
+    return pq.read_table(path)

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from components.diffusion.styles import Style, StyleError, build_prompt, parse_style
+from tasks.styles import load_style_library, style_from_lora_file
+
+STYLES_DIR = Path(__file__).resolve().parents[2] / "data" / "styles"
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_bundled_style_loads_and_is_prompt_only():
+    library = load_style_library(STYLES_DIR)
+    assert len(library) >= 6 and len(library) == len(list(STYLES_DIR.glob("*.yaml")))
+    for name, style in library.items():
+        assert style.name == name and style.lora is None
+        assert "{trigger}" in style.prompt and style.negative_prompt
+
+
+def test_unknown_key_names_key_and_style():
+    with pytest.raises(StyleError) as caught:
+        parse_style({"name": "suit", "prompt": "{trigger}", "colour": "red", "zz": 1}, "suit.yaml")
+    message = str(caught.value)
+    assert "'suit'" in message and "'colour'" in message and "'zz'" in message and "suit.yaml" in message
+
+
+@pytest.mark.parametrize(
+    "changes,key",
+    [
+        ({"steps": 0}, "steps"),
+        ({"width": 100}, "width"),
+        ({"name": "Bad Name"}, "name"),
+        ({"prompt": "no placeholder"}, "prompt"),
+        ({"sampler": "magic"}, "sampler"),
+        ({"lora": "style.ckpt"}, "lora"),
+        ({"face_weight": 3}, "face_weight"),
+    ],
+)
+def test_invalid_values_name_the_key(changes, key):
+    with pytest.raises(StyleError, match=f"'{key}'"):
+        parse_style({"name": "s1", "prompt": "{trigger}, portrait"} | changes, "test")
+
+
+def test_missing_local_lora_file_names_the_style(tmp_path):
+    _write(tmp_path, "neon", "prompt: '{trigger}, neon'\nlora: loras/neon.safetensors\n")
+    with pytest.raises(StyleError, match="'neon'"):
+        load_style_library(tmp_path)
+
+
+def test_local_lora_resolved_relative_to_style_file_and_hub_ids_kept(tmp_path):
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "loras" / "neon.safetensors").write_bytes(b"")
+    _write(tmp_path, "neon", "prompt: '{trigger}, neon'\nlora: loras/neon.safetensors\n")
+    _write(tmp_path, "hub", "prompt: '{trigger}'\nlora: someone/style-lora\n")
+    library = load_style_library(tmp_path)
+    assert library["neon"].lora == str((tmp_path / "loras" / "neon.safetensors").resolve())
+    assert library["hub"].lora == "someone/style-lora"
+
+
+def test_pickle_lora_in_library_refused(tmp_path):
+    _write(tmp_path, "old", "prompt: '{trigger}'\nlora: old.ckpt\n")
+    with pytest.raises(StyleError, match="'old'.*pickle"):
+        load_style_library(tmp_path)
+
+
+def test_build_prompt_inserts_trigger_word_and_tags():
+    style = Style(name="s", prompt="photo of {trigger}, studio", negative_prompt="blurry")
+    prompt, negative = build_prompt(style, "sks person", ["a woman", "smiling", "a woman"])
+    assert prompt == "photo of sks person, a woman, smiling, studio" and negative == "blurry"
+    assert build_prompt(style, "sks")[0] == "photo of sks, studio"
+
+
+def test_style_from_lora_file(tmp_path):
+    base = load_style_library(STYLES_DIR)["studio_headshot"]
+    lora = tmp_path / "My Style.safetensors"
+    lora.write_bytes(b"")
+    style = style_from_lora_file(lora, base)
+    assert style.name == "my-style" and style.lora == str(lora.resolve()) and style.prompt == base.prompt
+    with pytest.raises(StyleError, match="pickle"):
+        style_from_lora_file(tmp_path / "x.ckpt", base)
+    with pytest.raises(StyleError, match="no such file"):
+        style_from_lora_file(tmp_path / "missing.safetensors", base)

@@ -44,3 +44,34 @@ def embedder():
     from components.embedding import DlibResnetEmbedder
 
     return DlibResnetEmbedder()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """One temporary Prefect server for the session, with the settings measured here.
+
+    The flow heartbeat costs ~1 s per flow and can only be switched off in code.
+    """
+    from flows.settings import apply_defaults
+
+    apply_defaults()
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with prefect_test_harness(server_startup_timeout=90):
+            yield
+
+
+@pytest.fixture
+def small_photos(faces_dir, tmp_path):
+    """A folder of downscaled copies (fast), one of them without a face."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama.jpg", "obama2.jpg", "biden.jpg", "dogs.jpg"):
+        with Image.open(faces_dir / name) as im:
+            im = im.convert("RGB")
+            im.thumbnail((1000, 1000))
+            im.save(folder / name, quality=92)
+    return folder

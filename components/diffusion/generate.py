@@ -37,9 +37,7 @@ class PeftGenerator:
                 (STYLE_ADAPTER, style_lora, request.style_weight),
             ):
                 if lora:
-                    pipeline.load_lora_weights(as_pipeline_lora(lora), adapter_name=name)
-                    if name not in _adapter_names(pipeline):  # diffusers only warns when no key matched
-                        raise ValueError(f"the {name} LoRA has no weights this pipeline can load")
+                    _load_adapter(pipeline, lora, name)
                     names.append(name)
                     weights.append(float(weight))
             if names:
@@ -100,6 +98,15 @@ def check_request(request: GenerationRequest) -> None:
         if not math.isfinite(getattr(request, name)):
             raise ValueError(f"{name} must be finite")
     check_sampler(request.sampler)
+
+
+def _load_adapter(pipeline, lora: dict, name: str) -> None:
+    try:
+        pipeline.load_lora_weights(as_pipeline_lora(lora), adapter_name=name)
+    except Exception as error:  # diffusers raises ValueError, KeyError, IndexError... for foreign dicts
+        raise ValueError(f"the {name} LoRA could not be loaded into this pipeline: {error!r}") from error
+    if name not in _adapter_names(pipeline):  # diffusers only warns when no key matched
+        raise ValueError(f"the {name} LoRA has no weights this pipeline can load (wrong base model?)")
 
 
 def _adapter_names(pipeline) -> set[str]:

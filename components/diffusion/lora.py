@@ -102,7 +102,7 @@ class LoraTrainer:
     # -- one step ---------------------------------------------------------------
 
     def _train_step(self, step, examples, captions, noise_scheduler) -> torch.Tensor:
-        pipeline, unet, vae = self.pipeline, self.pipeline.unet, self.pipeline.vae
+        unet, vae = self.pipeline.unet, self.pipeline.vae
         device = unet.device
         rng = np.random.default_rng([self.seed, step])
         picks = rng.integers(len(examples), size=self.batch_size)

@@ -79,3 +79,27 @@ def test_checkpoint_from_other_settings_is_refused(tiny_pipeline, examples, trai
     with pytest.raises(ValueError, match="settings"):
         LoraTrainer(tiny_pipeline, **(TRAIN_OPTIONS | {"seed": 8})).train(examples, store)
     assert not getattr(tiny_pipeline.unet, "peft_config", None)  # cleaned up after the error
+
+
+def test_exported_lora_reproduces_the_trained_adapter(tiny_pipeline, examples, monkeypatch):
+    """alpha/rank is folded into the up weights, so diffusers' scale-1 loading matches training."""
+    import components.diffusion.lora as lora_module
+    from tests.diffusion.conftest import render
+
+    remove = lora_module._remove_training_adapter
+    monkeypatch.setattr(lora_module, "_remove_training_adapter", lambda unet: None)
+    try:
+        weights = LoraTrainer(tiny_pipeline, rank=4, alpha=32, learning_rate=5e-3, steps=3, resolution=32).train(
+            examples
+        )
+        with_training_adapter = render(tiny_pipeline)
+    finally:
+        remove(tiny_pipeline.unet)
+    base = render(tiny_pipeline)
+    try:
+        tiny_pipeline.load_lora_weights(as_pipeline_lora(weights.state_dict), adapter_name="x")
+        reloaded = render(tiny_pipeline)
+    finally:
+        tiny_pipeline.unload_lora_weights()
+    assert not np.array_equal(with_training_adapter, base)
+    np.testing.assert_allclose(reloaded, with_training_adapter, atol=1e-5)

@@ -1,0 +1,57 @@
+"""The curation flow end to end under a temporary Prefect server."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from flows.config import CurationConfig
+from flows.curate import curate_flow, run_curation
+from tasks.records import INTERNAL, SCHEMA
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+REQUIRED = ["source", "sha256", "status", "reason", "rotation", "roll", "bbox", "landmarks", "image", "mask",
+            "gender", "age", "trigger_word", "tags", "quality", "embedding"]
+
+
+def test_curates_a_folder_into_a_parquet_dataset(small_photos, tmp_path):
+    out = tmp_path / "out"
+    result = curate_flow(inputs=[str(small_photos)], out=str(out), config=CurationConfig(progress=False))
+    data = pd.read_parquet(out / "faces")
+    assert set(REQUIRED) <= set(data.columns)
+    assert len(data) == 4 and result["counts"] == {"ok": 3, "rejected": 1}
+    dogs = data[data.source.str.endswith("dogs.jpg")].iloc[0]
+    assert dogs.status == "rejected" and dogs.reason == "no face detected" and dogs.image is None
+    ok = data[data.status == "ok"]
+    for _, row in ok.iterrows():
+        image = np.asarray(Image.open(io.BytesIO(row.image)))
+        mask = np.asarray(Image.open(io.BytesIO(row["mask"])))
+        assert image.shape == (512, 512, 3) and mask.shape == (512, 512)
+        assert (image[mask == 0] == 255).all()  # background white
+        assert len(row.embedding) == 128 and 0 <= row.quality <= 1
+        assert row.trigger_word.endswith("man") and row.gender == "male"
+    # the Parquet schema is the declared one (minus internal columns)
+    schema = pq.read_schema(next((out / "faces").glob("part-*.parquet")))
+    expected = SCHEMA
+    for name in INTERNAL:
+        expected = expected.remove(expected.get_field_index(name))
+    assert schema.names == expected.names and schema.types == expected.types
+
+
+def test_a_second_run_skips_photos_already_in_the_dataset(small_photos, tmp_path):
+    out = str(tmp_path / "out")
+    config = CurationConfig(progress=False)
+    run_curation([str(small_photos)], out, config)
+    Image.open(small_photos / "obama.jpg").rotate(90, expand=True).save(small_photos / "obama_turned.jpg")
+    second = run_curation([str(small_photos)], out, config)
+    assert sum(second["counts"].values()) == 1  # only the new photo
+    data = pd.read_parquet(out + "/faces")
+    assert len(data) == 5 and data.sha256.is_unique
+    turned = data[data.source.str.endswith("obama_turned.jpg")].iloc[0]
+    assert turned.status == "ok" and turned.rotation == 270

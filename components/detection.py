@@ -14,25 +14,33 @@ class DlibHogDetector:
 
     Detection runs on a copy scaled to at most `max_side` px (HOG cost grows
     with pixels); boxes and landmarks are mapped back to the input's frame.
+    Without upsampling HOG finds faces from ~80 px of the copy; a photo where
+    it finds none is scanned again at `retry_upsample`.
     HOG finds upright faces only, which the orientation vote relies on.
     """
 
-    def __init__(self, *, score_threshold: float = 0.3, max_side: int = 1024, upsample: int = 1) -> None:
+    def __init__(self, *, score_threshold: float = 0.3, max_side: int = 1024, upsample: int = 0,
+                 retry_upsample: int = 1) -> None:
         import dlib
 
         if max_side < 64:
             raise ValueError(f"max_side must be >= 64, got {max_side}")
-        if upsample not in (0, 1, 2):
-            raise ValueError(f"upsample must be 0, 1 or 2, got {upsample}")
+        for name, value in (("upsample", upsample), ("retry_upsample", retry_upsample)):
+            if value not in (0, 1, 2):
+                raise ValueError(f"{name} must be 0, 1 or 2, got {value}")
         self.score_threshold = float(score_threshold)
         self.max_side = int(max_side)
         self.upsample = int(upsample)
+        self.retry_upsample = int(retry_upsample)
         self._hog = dlib.get_frontal_face_detector()
         self._shape5 = dlib_models.shape_predictor(dlib_models.SHAPE_5)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         small, scale = downscale(image, self.max_side)
         rects, scores, _ = self._hog.run(small, self.upsample, self.score_threshold)
+        # Upsampling finds faces under ~80 px but costs ~4.5x: only when nothing was found.
+        if not rects and self.retry_upsample > self.upsample:
+            rects, scores, _ = self._hog.run(small, self.retry_upsample, self.score_threshold)
         faces = []
         for rect, score in zip(rects, scores):
             shape = self._shape5(small, rect)

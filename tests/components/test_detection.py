@@ -28,7 +28,7 @@ def test_one_face_with_five_plausible_landmarks(detector, load_rgb, name):
 
 def test_boxes_are_mapped_back_from_the_downscaled_copy(detector, load_rgb):
     big = load_rgb("obama3.jpg", max_side=2048)
-    small_det = type(detector)(max_side=512)
+    small_det = type(detector)(max_side=512, upsample=1)
     a, b = detector.detect(big)[0], small_det.detect(big)[0]
     assert np.abs(a.bbox - b.bbox).max() < 0.08 * a.width
 

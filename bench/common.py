@@ -1,0 +1,39 @@
+"""Shared bits of the benchmark scripts: synthetic unique photos and a table printer."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Path = SAMPLES) -> list[Path]:
+    """`count` distinct files (distinct sha256) made from the sample photos at ~`megapixels`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = []
+    for path in sorted(source.glob("*.jpg")):
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
+            bases.append(im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS))
+    paths = []
+    for i in range(count):
+        pixels = np.asarray(bases[i % len(bases)]).copy()
+        pixels[0, 0] = (i % 256, (i // 256) % 256, 7)  # one pixel differs: a new photo to the dedup
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=92)
+        path = folder / f"photo_{i:04d}.jpg"
+        path.write_bytes(buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def print_table(title: str, rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    text = "\n".join([title, "-" * len(title)] + [f"{k:<{width}}  {v}" for k, v in rows])
+    print(text)
+    return text

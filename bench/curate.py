@@ -1,0 +1,88 @@
+"""Curation throughput: components called directly vs the Prefect flow, in one run.
+
+    python bench/curate.py [--photos 200] [--workers 2] [--batch-size 16]
+
+Both paths run the same stage functions on the same batches with the same
+number of workers; the flow's time excludes the temporary server's start-up
+(a fixed cost, reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flows.settings import apply_defaults  # noqa: E402
+
+apply_defaults()
+
+from bench.common import print_table, unique_photos  # noqa: E402
+from flows.config import CurationConfig  # noqa: E402
+from tasks.curation import STAGES, run_stage  # noqa: E402
+from tasks.ingest import ingest  # noqa: E402
+
+
+def run_direct(photos: Path, out: Path, config: CurationConfig) -> tuple[float, dict[str, float]]:
+    started = time.perf_counter()
+    per_stage = {}
+    t = time.perf_counter()
+    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    per_stage["ingest (read+hash)"] = time.perf_counter() - t
+    with ThreadPoolExecutor(config.workers) as pool:
+        for stage in STAGES:
+            t = time.perf_counter()
+            batches = list(pool.map(lambda b: run_stage(stage, b, str(out), getattr(config, stage), config.load),
+                                    batches))
+            per_stage[stage] = time.perf_counter() - t
+    return time.perf_counter() - started, per_stage
+
+
+def run_flow(photos: Path, out: Path, config: CurationConfig) -> tuple[float, float]:
+    from prefect import flow
+
+    from flows.curate import run_curation
+
+    @flow
+    def warm_up() -> None:
+        """Starts the temporary server so the timed run measures the flow, not the start-up."""
+
+    t = time.perf_counter()
+    warm_up()
+    startup = time.perf_counter() - t
+    t = time.perf_counter()
+    run_curation([str(photos)], str(out), config)
+    return time.perf_counter() - t, startup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+    config = CurationConfig(workers=args.workers, batch_size=args.batch_size, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = Path(tmp) / "photos"
+        unique_photos(photos, args.photos)
+        direct, per_stage = run_direct(photos, Path(tmp) / "direct", config)
+        flow_time, startup = run_flow(photos, Path(tmp) / "flow", config)
+    n = args.photos
+    rows = [("photos", f"{n} (~1 MP JPEG, {args.workers} workers, batches of {args.batch_size})"),
+            ("direct photos/s", f"{n / direct:.2f}   (target >= 2)"),
+            ("flow photos/s", f"{n / flow_time:.2f}"),
+            ("flow / direct time", f"{flow_time / direct:.3f}   (target <= 1.10)"),
+            ("server start-up s", f"{startup:.1f}   (excluded above)")]
+    rows += [(f"  {stage} s/photo", f"{sec / n * args.workers:.4f}  ({sec:.1f} s wall)") for stage, sec in per_stage.items()]
+    rows.append(("peak RSS MiB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"))
+    print_table("curation benchmark", rows)
+
+
+if __name__ == "__main__":
+    main()

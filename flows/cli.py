@@ -13,9 +13,15 @@ from flows.config import CurationConfig
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from flows.joblock import JobBusy
+    from flows.portrait import NoUsablePhotos
+
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
+    except NoUsablePhotos as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, PermissionError, JobBusy, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -25,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add(commands, "curate", "curate photos into a Parquet face dataset", _curate, _curate_args)
     _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None)
+    _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
+    _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args)
     return parser
 
 
@@ -77,3 +85,78 @@ def _stages(args: argparse.Namespace) -> int:
     for name, (_, _, description) in STAGES.items():
         print(f"{name:10s} {description}")
     return 0
+
+
+def _styles_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--styles-dir", default="data/styles")
+
+
+def _styles(args: argparse.Namespace) -> int:
+    from tasks.styles import load_style_library
+
+    for name, style in sorted(load_style_library(args.styles_dir).items()):
+        print(f"{name}  {style.description}")
+    return 0
+
+
+def _portrait_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photos", nargs="+", metavar="PHOTO_OR_DIR")
+    p.add_argument("--user", required=True, help="user id: letters, digits, . _ - (the job folder's name)")
+    p.add_argument("--style", required=True, help="a style name (see `python -m flows styles`)")
+    p.add_argument("--out", required=True, help="output root; the job goes to OUT/<user>/")
+    p.add_argument("--base-model", default="tiny",
+                   help="tiny (test model) | a diffusers folder or .safetensors SD 1.5 file | a cached hub id")
+    p.add_argument("--trust-pickle", action="store_true", help="allow pickle-based weights (.ckpt/.bin/.pt)")
+    p.add_argument("--style-lora", default=None, help="your own style LoRA (.safetensors)")
+    p.add_argument("--styles-dir", default="data/styles")
+    p.add_argument("--num-images", type=int, default=10)
+    p.add_argument("--keep", type=int, default=6)
+    p.add_argument("--train-steps", type=int, default=None, help="default: min(200 x photos, 800)")
+    p.add_argument("--resolution", type=int, default=None, help="training and generation size (default 512 / style)")
+    p.add_argument("--gen-steps", type=int, default=None, help="sampling steps (default: the style's)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def portrait_config(args: argparse.Namespace):
+    """CLI arguments -> a validated PortraitConfig (every range checked before any work)."""
+    from flows.portrait_config import PortraitConfig
+    from tasks.config import BaseModelConfig, GenerateConfig, RankConfig, TrainConfig
+
+    if args.keep > args.num_images:
+        raise ValueError(f"--keep ({args.keep}) cannot exceed --num-images ({args.num_images})")
+    train = TrainConfig(seed=args.seed, **({"resolution": args.resolution} if args.resolution else {}))
+    return PortraitConfig(
+        user=args.user, style=args.style, style_lora=args.style_lora, styles_dir=args.styles_dir,
+        curation=CurationConfig(single_identity=True, progress=not args.no_progress),
+        base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle),
+        train=train, train_steps=args.train_steps,
+        generate=GenerateConfig(num_images=args.num_images, seed=args.seed, resolution=args.resolution,
+                                steps=args.gen_steps),
+        rank=RankConfig(keep=args.keep),
+    )
+
+
+def _portrait(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from flows.portrait import portrait_flow, resolve_style
+
+    try:
+        config = portrait_config(args)
+    except ValidationError as exc:
+        raise ValueError(_validation_message(exc)) from None
+    resolve_style(config)  # unknown style: fail before any work
+    if config.base.spec == "tiny":
+        print("note: --base-model tiny is a tiny random TEST model: it exercises every stage "
+              "but makes no real portraits")
+    summary = portrait_flow(photos=args.photos, out=args.out, config=config)
+    for key in ("photos used", "steps trained", "images generated", "images kept", "best score", "face LoRA",
+                "results", "report"):
+        print(f"{key}: {summary[key]}")
+    print(f"job: {summary['job']}")
+    return 0
+
+
+def _validation_message(exc) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

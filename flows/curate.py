@@ -19,19 +19,21 @@ from tasks.workspace import Workspace, input_key
 
 @flow(name="curate", log_prints=True)
 def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = None,
-                run_id: str | None = None) -> dict:
+                run_id: str | None = None, reuse_batches: bool = False) -> dict:
     """Curate `inputs` (files or folders) into `out`/faces/.
 
-    With the `run_id` of an earlier run, its recorded batches are processed
-    again under `config` (the re-run path): unchanged stages come from cache.
+    A `run_id` names the run so that running it again replaces its own
+    dataset part. With `reuse_batches`, the run's recorded batches are processed
+    again without reading the input files (the re-run path): stages whose key
+    did not change come from cache.
     """
     config = config or CurationConfig()
     workspace = Workspace(out)
     record = _start_record(workspace, inputs, config, run_id)
     try:
-        if not record.batches:
+        if not (reuse_batches and record.batches):
             ingested = ingest_task(inputs, str(workspace.root), config.load, config.batch_size,
-                                   known_hashes(str(workspace.root), exclude=None))
+                                   known_hashes(str(workspace.root), exclude=record.part))
             record.batches = ingested.batches
             record.mark("ingest", "done", [input_key(b) for b in ingested.batches])
             save_run(workspace.root, record)
@@ -99,7 +101,9 @@ def _replace_part(workspace: Workspace, record: RunRecord, part: str | None) -> 
         (workspace.root / old).unlink(missing_ok=True)
 
 
-def run_curation(inputs: list[str], out: str, config: CurationConfig, run_id: str | None = None) -> dict:
+def run_curation(inputs: list[str], out: str, config: CurationConfig, run_id: str | None = None,
+                 reuse_batches: bool = False) -> dict:
     """Run the flow with the task runner the configuration asks for."""
     runner = make_task_runner(config.runner, config.workers, config.dask_address)
-    return curate_flow.with_options(task_runner=runner)(inputs=inputs, out=out, config=config, run_id=run_id)
+    return curate_flow.with_options(task_runner=runner)(inputs=inputs, out=out, config=config, run_id=run_id,
+                                                        reuse_batches=reuse_batches)

@@ -90,3 +90,50 @@ class QualityConfig(StageConfig):
 class EmbedConfig(StageConfig):
     backend: str = "dlib-resnet"
     jitter: int = Field(0, ge=0, le=100)
+
+
+class BaseModelConfig(StageConfig):
+    """Which Stable Diffusion 1.5 weights: "tiny" (test model), a local path, or a cached hub id."""
+
+    backend: str = "diffusers"
+    spec: str = "tiny"
+    trust_pickle: bool = Field(False, description="allow .ckpt/.bin/.pt weights (pickle: only for files you trust)")
+    seed: int = Field(0, description="initialisation seed of the tiny test model")
+
+
+class TrainConfig(StageConfig):
+    backend: str = "peft-lora"
+    rank: int = Field(4, ge=1, le=256)
+    alpha: int = Field(32, ge=1)
+    learning_rate: float = Field(1.5e-4, gt=0)
+    steps: int = Field(200, ge=1, le=100_000)
+    resolution: int = Field(512, ge=64, le=2048, multiple_of=8)
+    batch_size: int = Field(1, ge=1, le=64)
+    seed: int = 42
+    checkpoint_every: int = Field(50, ge=1)
+
+
+class GenerateConfig(StageConfig):
+    backend: str = "peft"
+    num_images: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(2, ge=1, le=64)
+    seed: int = 42
+    resolution: int | None = Field(None, ge=64, le=2048, multiple_of=8, description="None = the style's size")
+    steps: int | None = Field(None, ge=1, le=150, description="None = the style's steps")
+
+
+class FuseConfig(StageConfig):
+    backend: str = "seamless-clone"
+    blend: str = "seamless"
+    strength: float = Field(1.0, ge=0, le=1)
+    colour_match: bool = True
+    feather: int = Field(15, ge=0, le=100)
+    min_face_px: float = Field(48.0, gt=0)
+
+
+class RankConfig(StageConfig):
+    backend: str = "embedding-similarity"
+    keep: int = Field(6, ge=1, le=1000)
+    min_face_px: float = Field(64.0, gt=0)
+    template_weight: float = Field(0.5, ge=0, le=1)
+    task_fields = frozenset({"keep"})

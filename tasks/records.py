@@ -110,6 +110,10 @@ def to_table(records: list[FaceRecord]) -> pa.Table:
 
 
 def from_table(table: pa.Table) -> list[FaceRecord]:
+    """Records from a stage batch or a dataset part (which lacks the internal columns)."""
+    for name in FIELDS:
+        if name not in table.column_names:
+            table = table.append_column(SCHEMA.field(name), pa.nulls(len(table), SCHEMA.field(name).type))
     table = table.select(FIELDS).cast(SCHEMA)
     rows = table.to_pylist()
     for row in rows:

@@ -1,0 +1,115 @@
+"""The per-user portrait job: curate -> train face LoRA -> generate -> select -> fuse -> rank -> report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.curate import curate_flow
+from flows.joblock import JobLock
+from flows.portrait_config import PortraitConfig
+from flows.portrait_outputs import write_outputs
+from flows.runs import RunRecord, load_run, save_run
+from tasks.config import BaseModelConfig
+from tasks.portrait import (
+    curated_ok,
+    fuse_task,
+    generate_task,
+    rank_task,
+    select_task,
+    train_task,
+)
+from tasks.records import from_table
+from tasks.storage import read_parquet
+from tasks.styles import load_style_library, style_from_lora_file
+from tasks.workspace import Workspace
+
+RUN_ID, CURATION_RUN_ID = "portrait", "curation"
+
+
+class NoUsablePhotos(RuntimeError):
+    """No photo survived curation: the job stops before training."""
+
+
+def job_dir(out: str, user: str) -> Path:
+    return Workspace(out).path(user)
+
+
+def resolve_style(config: PortraitConfig):
+    styles = load_style_library(config.styles_dir)
+    if config.style not in styles:
+        raise ValueError(f"unknown style {config.style!r}; available: {', '.join(sorted(styles))}")
+    style = styles[config.style]
+    return style_from_lora_file(config.style_lora, style) if config.style_lora else style
+
+
+@flow(name="portrait", log_prints=True)
+def portrait_flow(photos: list[str], out: str, config: PortraitConfig) -> dict:
+    style = resolve_style(config)  # validated before any work starts
+    job = Workspace(job_dir(out, config.user))
+    with JobLock(job.root):
+        root = str(job.root)
+        curated = curate_flow(inputs=photos, out=root, config=config.curation, run_id=CURATION_RUN_ID)
+        part = curated["part"]
+        usable = curated_ok(root, part) if part else []
+        if not usable:
+            raise NoUsablePhotos(_no_photo_message(root, part))
+        _check_minimum(config, len(usable))
+        record = _portrait_record(job, photos, config)
+        steps = config.steps_for(len(usable))
+        train = config.train.model_copy(update={"steps": steps})
+        storage = {"result_storage": job.results}
+        lora = train_task.with_options(**storage)(part, root, train, config.base)
+        generated = generate_task.with_options(**storage)(lora, part, root, config.generate, style,
+                                                          config.style_lora, config.base)
+        template = select_task.with_options(**storage)(part, root)
+        fused = fuse_task.with_options(**storage)(generated, template, root, config.fuse)
+        ranked = rank_task.with_options(**storage)(fused, template, part, root, config.rank)
+        summary = write_outputs(job.root, root, part, template, ranked, lora, style, config, steps,
+                                test_model=_is_test_model(config.base))
+        _publish_artifacts(summary)
+        record.state = "completed"
+        save_run(job.root, record)
+        return summary
+
+
+def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) -> RunRecord:
+    try:
+        record = load_run(job.root, RUN_ID)
+    except FileNotFoundError:
+        record = RunRecord(run_id=RUN_ID, kind="portrait")
+    record.inputs, record.config, record.state = list(photos), config.model_dump(mode="json"), "running"
+    save_run(job.root, record)
+    return record
+
+
+def _check_minimum(config: PortraitConfig, usable: int) -> None:
+    if usable >= config.min_photos:
+        return
+    message = f"only {usable} usable photo(s), fewer than the configured minimum of {config.min_photos}"
+    if config.fail_below_min_photos:
+        raise NoUsablePhotos(message)
+    print(f"warning: {message}; identity may be weak")
+
+
+def _no_photo_message(root: str, part: str | None) -> str:
+    lines = ["no photo survived curation; nothing to train on:"]
+    if part:
+        for r in from_table(read_parquet(Path(root) / part)):
+            lines.append(f"  {r.source}: {r.status} - {r.reason}")
+    else:
+        lines.append("  (no photo was given, or every photo was already curated by another run)")
+    return "\n".join(lines)
+
+
+def _is_test_model(base: BaseModelConfig) -> bool:
+    return base.spec == "tiny"
+
+
+def _publish_artifacts(summary: dict) -> None:
+    create_table_artifact(key="portrait-results", table=summary["table"],
+                          description="Ranked portraits of this job")
+    create_markdown_artifact(key="portrait-summary", markdown=summary["markdown"])
+

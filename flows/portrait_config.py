@@ -1,0 +1,42 @@
+"""The typed parameters of a portrait job."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from components.validation import safe_name
+from flows.config import CurationConfig
+from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig
+
+MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
+
+
+class PortraitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str
+    style: str
+    style_lora: str | None = Field(None, description="the user's own style LoRA (.safetensors)")
+    styles_dir: str = "data/styles"
+    min_photos: int = Field(1, ge=1, description="fewer usable photos than this: warn (or fail, see below)")
+    fail_below_min_photos: bool = False
+    curation: CurationConfig = CurationConfig(single_identity=True)
+    base: BaseModelConfig = BaseModelConfig()
+    train: TrainConfig = TrainConfig()
+    train_steps: int | None = Field(None, ge=1, le=100_000, description="None = min(200 x photos, 800)")
+    generate: GenerateConfig = GenerateConfig()
+    fuse: FuseConfig = FuseConfig()
+    rank: RankConfig = RankConfig()
+
+    @field_validator("user")
+    @classmethod
+    def _safe_user(cls, value: str) -> str:
+        return safe_name(value, "user id")
+
+    @field_validator("style")
+    @classmethod
+    def _safe_style(cls, value: str) -> str:
+        return safe_name(value, "style name")
+
+    def steps_for(self, photos: int) -> int:
+        return self.train_steps or min(MAX_STEPS_PER_PHOTO * photos, MAX_STEPS)

@@ -1,0 +1,34 @@
+"""The base Stable Diffusion pipeline, loaded once per worker thread and reused.
+
+Per thread because a pipeline carries adapters while it trains or generates:
+two jobs must not share one at the same time.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+from tasks.config import BaseModelConfig
+
+
+def pipeline_for(config: BaseModelConfig):
+    return _load(config.spec, config.trust_pickle, config.seed, threading.get_ident())
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.cache
+def _load(spec: str, trust_pickle: bool, seed: int, thread: int):
+    import torch
+
+    from components.diffusion.base_model import load_base_model
+
+    on_gpu = device() == "cuda"
+    pipeline = load_base_model(spec, allow_pickle=trust_pickle, seed=seed,
+                               torch_dtype=torch.float16 if on_gpu and spec != "tiny" else None, device=device())
+    return pipeline

@@ -55,7 +55,7 @@ def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     if scale < 1.0:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(image), scale
+    return (image if image.flags.c_contiguous and min(image.shape[:2]) > 1 else image.copy(order="C")), scale
 
 
 def select_face(faces: list[Face], *, min_face_px: float, dominance: float, pixel_scale: float = 1.0) -> Face:

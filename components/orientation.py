@@ -48,4 +48,5 @@ def rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     """Rotate counter-clockwise by a multiple of 90 degrees (as displayed)."""
     if rotation % 90:
         raise ValueError(f"rotation must be a multiple of 90, got {rotation}")
-    return np.ascontiguousarray(np.rot90(image, k=(rotation // 90) % 4))
+    # A real C-ordered copy: numpy calls a 1-px-wide view contiguous, dlib does not.
+    return np.rot90(image, k=(rotation // 90) % 4).copy(order="C")

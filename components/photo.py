@@ -8,6 +8,7 @@ decompression bomb costs nothing.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -16,6 +17,11 @@ from PIL import Image, UnidentifiedImageError
 from components.types import DecodedPhoto, PhotoError
 
 EXIF_ORIENTATION_TAG = 0x0112
+# Photo formats only, sniffed from the content (a PNG named .jpg is fine). Every
+# other Pillow plugin stays off: less parser surface for untrusted bytes, and
+# no EPS handed to Ghostscript. ("JPEG" also opens multi-picture MPO files.)
+PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+_SUPPORTED = "JPEG, PNG, GIF, WebP, BMP or TIFF"
 _EXIF_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -35,16 +41,25 @@ def decode_photo(data: bytes, *, max_pixels: int, max_side: int, min_side: int) 
         # PIL warns (not raises) between 1x and 2x its own limit; ours is the rule.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as im:
                 return _decode_open_image(im, max_pixels=max_pixels, max_side=max_side, min_side=min_side)
-        except PhotoError:
+        except (PhotoError, MemoryError):
             raise
         except UnidentifiedImageError:
-            raise PhotoError("not an image file (unrecognised format)") from None
+            raise PhotoError(f"not an image file in a supported format ({_SUPPORTED})") from None
         except Image.DecompressionBombError as exc:
-            raise PhotoError(f"refused: the header declares too many pixels ({exc})") from None
+            raise PhotoError(_bomb_reason(str(exc), max_pixels)) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise PhotoError(f"unreadable or truncated image: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still just a bad file
+            raise PhotoError(f"unreadable or corrupt image (decoder failed: {type(exc).__name__}: {exc})") from None
+
+
+def _bomb_reason(message: str, max_pixels: int) -> str:
+    """PIL's own cap fired on the header: say so with our limit, not PIL's."""
+    found = re.search(r"\((\d+) pixels\)", message)
+    declared = f"{int(found.group(1))} pixels" if found else "too many pixels"
+    return f"refused: the header declares {declared}, over the limit of {max_pixels} (possible decompression bomb)"
 
 
 def _decode_open_image(im: Image.Image, *, max_pixels: int, max_side: int, min_side: int) -> DecodedPhoto:
@@ -53,12 +68,16 @@ def _decode_open_image(im: Image.Image, *, max_pixels: int, max_side: int, min_s
         raise PhotoError(f"refused: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}")
     if min(width, height) < min_side:
         raise PhotoError(f"too small: {width}x{height}, the short side must be at least {min_side} px")
+    if max(width, height) * min_side > max_side * min(width, height):
+        # Scaled to max_side, the short side would fall under min_side (down to 1 px, which dlib refuses).
+        raise PhotoError(f"too elongated: {width}x{height}, the long side may be at most "
+                         f"{max_side / min_side:g} times the short side")
     fmt = im.format or "unknown"
     exif_orientation = _exif_orientation(im)
     if getattr(im, "n_frames", 1) > 1:
         im.seek(0)  # animated GIF/WebP/APNG: first frame
     # JPEG can decode at 1/2, 1/4, 1/8 scale directly: huge photos cost little.
-    if fmt == "JPEG" and max(width, height) > 2 * max_side:
+    if fmt in ("JPEG", "MPO") and max(width, height) > 2 * max_side:
         im.draft("RGB", (max_side, max_side))
     im.load()
     rgb = _to_rgb(im)
@@ -96,7 +115,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         peak = 65535.0 if arr.max() > 255 else 255.0
         return Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8)).convert("RGB")
     if im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         span = max(float(arr.max() - arr.min()), 1e-9)
         return Image.fromarray(((arr - arr.min()) * (255.0 / span)).astype(np.uint8)).convert("RGB")
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None)
     _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
     _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args)
+    _add(commands, "rerun", "re-run one stage of a job and everything after it", _rerun, _rerun_args)
+    _add(commands, "status", "each stage of a job: done / cached / failed / not run", _status, _status_args)
     return parser
 
 
@@ -80,10 +82,39 @@ def print_curation_summary(result: dict, seconds: float) -> None:
 
 
 def _stages(args: argparse.Namespace) -> int:
-    from tasks.curation import STAGES
+    from flows.rerun import ALL_STAGES
 
-    for name, (_, _, description) in STAGES.items():
+    for name, description in ALL_STAGES.items():
         print(f"{name:10s} {description}")
+    return 0
+
+
+def _rerun_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_dir", metavar="JOB_DIR")
+    p.add_argument("--stage", required=True, help="see `python -m flows stages`")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting of that stage")
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from flows.rerun import rerun
+
+    result = rerun(args.job_dir, args.stage, args.set)
+    if "counts" in result:
+        print_curation_summary(result, 0.0)
+    else:
+        print(f"images kept: {result['images kept']}, best score: {result['best score']}")
+        print(f"job: {result['job']}")
+    return 0
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_dir", metavar="JOB_DIR")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from flows.status import status_lines
+
+    print("\n".join(status_lines(args.job_dir)))
     return 0
 
 

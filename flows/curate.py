@@ -19,13 +19,14 @@ from tasks.workspace import Workspace, input_key
 
 @flow(name="curate", log_prints=True)
 def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = None,
-                run_id: str | None = None, reuse_batches: bool = False) -> dict:
+                run_id: str | None = None, reuse_batches: bool = False, refresh_from: str | None = None) -> dict:
     """Curate `inputs` (files or folders) into `out`/faces/.
 
     A `run_id` names the run so that running it again replaces its own
     dataset part. With `reuse_batches`, the run's recorded batches are processed
     again without reading the input files (the re-run path): stages whose key
-    did not change come from cache.
+    did not change come from cache. `refresh_from` forces that stage and every
+    later one to run again even where their key did not change.
     """
     config = config or CurationConfig()
     workspace = Workspace(out)
@@ -37,7 +38,7 @@ def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = Non
             record.batches = ingested.batches
             record.mark("ingest", "done", [input_key(b) for b in ingested.batches])
             save_run(workspace.root, record)
-        finals = _run_stages(workspace, record, config)
+        finals = _run_stages(workspace, record, config, refresh_from)
         assembled = assemble_task(finals, str(workspace.root), config.single_identity)
         _replace_part(workspace, record, assembled.part)
         record.state = "completed"
@@ -61,19 +62,34 @@ def _start_record(workspace: Workspace, inputs: list[str], config: CurationConfi
     return record
 
 
-def _run_stages(workspace: Workspace, record: RunRecord, config: CurationConfig) -> list[str]:
+def _run_stages(workspace: Workspace, record: RunRecord, config: CurationConfig,
+                refresh_from: str | None) -> list[str]:
     """Each stage over all batches at once (a wave), then the next stage."""
-    stage_task = curation_stage.with_options(result_storage=workspace.results)
     batches = list(record.batches)
     progress = StageProgress(total=len(batches) * len(STAGES), enabled=config.progress)
     with progress:
         for stage in STAGES:
+            force = is_forced(stage, refresh_from)
+            stage_task = curation_stage.with_options(result_storage=workspace.results,
+                                                     refresh_cache=True if force else None)
             record.mark(stage, "running")
-            futures = [stage_task.submit(stage, b, str(workspace.root), getattr(config, stage), config.load)
-                       for b in batches]
+            args = [(stage, b, str(workspace.root), getattr(config, stage), config.load, force) for b in batches]
+            futures = [stage_task.submit(*a) for a in args]
             batches = _collect(stage, futures, record, progress)
+            # A cache hit whose artefact was deleted since: compute it again.
+            missing = [i for i, path in enumerate(batches) if not (workspace.root / path).exists()]
+            for i in missing:
+                batches[i] = stage_task.with_options(refresh_cache=True)(*args[i][:-1], True)
             save_run(workspace.root, record)
     return batches
+
+
+def is_forced(stage: str, refresh_from: str | None) -> bool:
+    """`stage` comes at or after `refresh_from` in the job's stage order."""
+    from tasks.portrait import PORTRAIT_STAGES
+
+    order = [*STAGES, *PORTRAIT_STAGES]
+    return refresh_from is not None and order.index(stage) >= order.index(refresh_from)
 
 
 def _collect(stage: str, futures: list[PrefectFuture], record: RunRecord, progress: StageProgress) -> list[str]:
@@ -102,8 +118,8 @@ def _replace_part(workspace: Workspace, record: RunRecord, part: str | None) -> 
 
 
 def run_curation(inputs: list[str], out: str, config: CurationConfig, run_id: str | None = None,
-                 reuse_batches: bool = False) -> dict:
+                 reuse_batches: bool = False, refresh_from: str | None = None) -> dict:
     """Run the flow with the task runner the configuration asks for."""
     runner = make_task_runner(config.runner, config.workers, config.dask_address)
     return curate_flow.with_options(task_runner=runner)(inputs=inputs, out=out, config=config, run_id=run_id,
-                                                        reuse_batches=reuse_batches)
+                                                        reuse_batches=reuse_batches, refresh_from=refresh_from)

@@ -7,26 +7,21 @@ from pathlib import Path
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.curate import curate_flow
+from flows.curate import curate_flow, is_forced
 from flows.joblock import JobLock
 from flows.portrait_config import PortraitConfig
 from flows.portrait_outputs import write_outputs
 from flows.runs import RunRecord, load_run, save_run
 from tasks.config import BaseModelConfig
-from tasks.portrait import (
-    curated_ok,
-    fuse_task,
-    generate_task,
-    rank_task,
-    select_task,
-    train_task,
-)
+from tasks.portrait import curated_ok, fuse_task, generate_task, rank_task, select_task, train_task
 from tasks.records import from_table
 from tasks.storage import read_parquet
 from tasks.styles import load_style_library, style_from_lora_file
 from tasks.workspace import Workspace
 
 RUN_ID, CURATION_RUN_ID = "portrait", "curation"
+PORTRAIT_TASKS = {"train": train_task, "generate": generate_task, "select": select_task, "fuse": fuse_task,
+                  "rank": rank_task}
 
 
 class NoUsablePhotos(RuntimeError):
@@ -46,33 +41,61 @@ def resolve_style(config: PortraitConfig):
 
 
 @flow(name="portrait", log_prints=True)
-def portrait_flow(photos: list[str], out: str, config: PortraitConfig) -> dict:
+def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_batches: bool = False,
+                  refresh_from: str | None = None) -> dict:
+    """One user's job in OUT/<user>/. `reuse_batches` / `refresh_from`: see `curate_flow` (the re-run path)."""
     style = resolve_style(config)  # validated before any work starts
     job = Workspace(job_dir(out, config.user))
     with JobLock(job.root):
         root = str(job.root)
-        curated = curate_flow(inputs=photos, out=root, config=config.curation, run_id=CURATION_RUN_ID)
+        curated = curate_flow(inputs=photos, out=root, config=config.curation, run_id=CURATION_RUN_ID,
+                              reuse_batches=reuse_batches, refresh_from=refresh_from)
         part = curated["part"]
         usable = curated_ok(root, part) if part else []
         if not usable:
             raise NoUsablePhotos(_no_photo_message(root, part))
         _check_minimum(config, len(usable))
         record = _portrait_record(job, photos, config)
+        run = StageRunner(job, record, refresh_from)
         steps = config.steps_for(len(usable))
-        train = config.train.model_copy(update={"steps": steps})
-        storage = {"result_storage": job.results}
-        lora = train_task.with_options(**storage)(part, root, train, config.base)
-        generated = generate_task.with_options(**storage)(lora, part, root, config.generate, style,
-                                                          config.style_lora, config.base)
-        template = select_task.with_options(**storage)(part, root)
-        fused = fuse_task.with_options(**storage)(generated, template, root, config.fuse)
-        ranked = rank_task.with_options(**storage)(fused, template, part, root, config.rank)
+        lora = run("train", part, root, config.train.model_copy(update={"steps": steps}), config.base)
+        generated = run("generate", lora, part, root, config.generate, style, config.style_lora, config.base)
+        template = run("select", part, root)
+        fused = run("fuse", generated, template, root, config.fuse)
+        ranked = run("rank", fused, template, part, root, config.rank)
         summary = write_outputs(job.root, root, part, template, ranked, lora, style, config, steps,
                                 test_model=_is_test_model(config.base))
         _publish_artifacts(summary)
         record.state = "completed"
         save_run(job.root, record)
         return summary
+
+
+class StageRunner:
+    """Runs a portrait task, records done / cached / failed in the run record, forces re-runs."""
+
+    def __init__(self, job: Workspace, record: RunRecord, refresh_from: str | None) -> None:
+        self.job, self.record, self.refresh_from = job, record, refresh_from
+
+    def __call__(self, stage: str, *args):
+        force = is_forced(stage, self.refresh_from)
+        task = PORTRAIT_TASKS[stage].with_options(result_storage=self.job.results,
+                                                  refresh_cache=True if force else None)
+        self.record.mark(stage, "running")
+        save_run(self.job.root, self.record)
+        state = task(*args, force=force, return_state=True)
+        if not state.is_completed():
+            self.record.mark(stage, "failed", error=state.message)
+            self.record.state, self.record.error = "failed", f"stage {stage!r} failed: {state.message}"
+            save_run(self.job.root, self.record)
+            raise RuntimeError(self.record.error)
+        result = state.result()
+        if not (self.job.root / result).exists():  # a cache hit whose artefact was deleted since
+            result = task.with_options(refresh_cache=True)(*args, force=True)
+        self.record.mark(stage, "cached" if state.name == "Cached" else "done", [Path(result).parent.name
+                         if stage == "train" else Path(result).stem])
+        save_run(self.job.root, self.record)
+        return result
 
 
 def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) -> RunRecord:

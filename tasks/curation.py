@@ -73,7 +73,7 @@ def crop(record: FaceRecord, config: CropConfig, load: LoadConfig) -> None:
     record.crop_landmarks = cropped.landmarks.tolist()
     record.landmarks68 = models.named("landmarks", config.landmarks).landmarks68(cropped.image, cropped.bbox).tolist()
     record.outside_fraction = cropped.outside_fraction
-    if cropped.outside_fraction > 0.02:
+    if face_cut_by_border(np.asarray(record.bbox) * scale, image.shape):
         record.tags = [*record.tags, "cut by the photo border"]
     record.data = None  # the crop replaces the source from here on
 
@@ -140,27 +140,37 @@ def apply_stage(stage: str, records: list[FaceRecord], config: StageConfig, load
             record.fail(ERROR, stage, f"{stage} failed: {type(exc).__name__}: {exc}")
 
 
-def run_stage(stage: str, batch: str, root: str, config: StageConfig, load: LoadConfig) -> str:
-    """Read a batch, apply a stage, write the result under its key; return its relative path."""
+def run_stage(stage: str, batch: str, root: str, config: StageConfig, load: LoadConfig, force: bool = False) -> str:
+    """Read a batch, apply a stage, write the result under its key; return its relative path.
+
+    An existing output was written whole (atomic rename) by an earlier run,
+    maybe one that was killed later: it is reused unless `force`.
+    """
     workspace = Workspace(root)
     output = workspace.stage_file(stage, stage_key(stage, [batch], config, load))
-    if not output.exists():  # written whole by an earlier (maybe killed) run
+    if force or not output.exists():
         records = from_table(read_parquet(workspace.path(batch)))
         apply_stage(stage, records, config, load)
         write_parquet(output, to_table(records))
     return workspace.relative(output)
 
 
-def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
-    """Prefect cache key = our artefact key; None (no cache) when the artefact is missing."""
+def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Prefect cache key = our artefact key (the flow re-runs a hit whose artefact is gone)."""
     stage = parameters["stage"]
-    key = stage_key(stage, [parameters["batch"]], parameters["config"], parameters["load"])
-    exists = Workspace(parameters["root"]).stage_file(stage, key).exists()
-    return f"{stage}-{key}" if exists else None
+    return f"{stage}-{stage_key(stage, [parameters['batch']], parameters['config'], parameters['load'])}"
 
 
 curation_stage = task(run_stage, name="curation-stage", cache_key_fn=stage_cache_key, persist_result=True,
                       task_run_name="{stage}")
+
+
+def face_cut_by_border(bbox: np.ndarray, shape: tuple[int, ...], margin: float = 0.02) -> bool:
+    """The face box reaches the photo's edge (the crop's white padding alone says nothing)."""
+    height, width = shape[:2]
+    x0, y0, x1, y1 = bbox
+    pad = margin * (x1 - x0)
+    return x0 < pad or y0 < pad or x1 > width - pad or y1 > height - pad
 
 
 def _set_face(record: FaceRecord, face: Face, scale: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,24 +55,40 @@ def outside_inputs(path: Path, roots: list[Path]) -> bool:
     """A symlink whose target leaves every input folder is not followed."""
     if not path.is_symlink():
         return False
-    target = path.resolve()
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13): read_record says so
+        return False
     return not any(target == root or target.is_relative_to(root) for root in roots)
 
 
+def display_path(path: Path) -> str:
+    """The path as text that can be stored (Parquet strings are UTF-8; file names need not be)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def read_record(path: Path, roots: list[Path], load: LoadConfig) -> FaceRecord:
-    source = str(path)
+    source = display_path(path)
+
+    def failed(status: str, reason: str) -> FaceRecord:
+        return FaceRecord(source=source, sha256="", status=status, stage="ingest", reason=reason)
+
     if outside_inputs(path, roots):
-        return FaceRecord(source=source, sha256="", status=REJECTED, stage="ingest",
-                          reason="symlink pointing outside the input folders: not followed")
+        return failed(REJECTED, "symlink pointing outside the input folders: not followed")
     try:
-        size = path.stat().st_size
-        if size > load.max_bytes:
-            return FaceRecord(source=source, sha256="", status=ERROR, stage="ingest",
-                              reason=f"file too large: {size} bytes, limit {load.max_bytes}")
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever, a device never end
+            return failed(ERROR, "not a regular file (pipe, device or socket): not read")
+        if info.st_size > load.max_bytes:
+            return failed(ERROR, f"file too large: {info.st_size} bytes, limit {load.max_bytes}")
+        with path.open("rb") as handle:
+            data = handle.read(load.max_bytes + 1)  # the file may have grown since stat
     except OSError as exc:
-        return FaceRecord(source=source, sha256="", status=ERROR, stage="ingest",
-                          reason=f"cannot read file: {exc.strerror or exc}")
+        return failed(ERROR, f"cannot read file: {exc.strerror or exc}")
+    if len(data) > load.max_bytes:
+        return failed(ERROR, f"file too large: more than {load.max_bytes} bytes")
+    if not data:
+        return failed(ERROR, "empty file")
     return FaceRecord(source=source, sha256=hashlib.sha256(data).hexdigest(), data=data)
 
 

@@ -59,7 +59,7 @@ def training_examples(records: list[FaceRecord]) -> list[TrainingExample]:
     return examples
 
 
-def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig) -> str:
+def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig, force: bool = False) -> str:
     """Train the face LoRA; resumes from the last checkpoint of the same key."""
     from diffusers import StableDiffusionPipeline
 
@@ -68,7 +68,7 @@ def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig)
     workspace = Workspace(root)
     folder = workspace.root / "lora" / stage_key("train", [part], config, base)
     output = folder / LORA_FILE
-    if not output.exists():
+    if force or not output.exists():
         trainer = LoraTrainer(pipeline_for(base), **config.component_options())
         bar = _progress_bar(config.steps, "train")
         weights = trainer.train(training_examples(curated_ok(root, part)),
@@ -83,13 +83,13 @@ def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig)
 
 
 def generate_images(lora: str, part: str, root: str, config: GenerateConfig, style: Style,
-                    style_lora: str | None, base: BaseModelConfig) -> str:
+                    style_lora: str | None, base: BaseModelConfig, force: bool = False) -> str:
     from safetensors.torch import load_file
 
     workspace = Workspace(root)
     key = stage_key("generate", [lora, part], config, base, style) + digest(style_lora)[:8]
     output = workspace.stage_file("generate", key)
-    if output.exists():
+    if output.exists() and not force:
         return workspace.relative(output)
     records = curated_ok(root, part)
     prompt, negative = build_prompt(style, records[0].trigger_word or "a person")
@@ -109,11 +109,11 @@ def generate_images(lora: str, part: str, root: str, config: GenerateConfig, sty
     return workspace.relative(output)
 
 
-def select_template(part: str, root: str) -> str:
+def select_template(part: str, root: str, force: bool = False) -> str:
     """The curated photo of highest quality is the template face."""
     workspace = Workspace(root)
     output = workspace.stage_file("select", stage_key("select", [part], None))
-    if not output.exists():
+    if force or not output.exists():
         records = curated_ok(root, part)
         best = max(records, key=lambda r: (r.quality or 0.0, r.source))
         table = read_parquet(workspace.path(part))
@@ -122,10 +122,10 @@ def select_template(part: str, root: str) -> str:
     return workspace.relative(output)
 
 
-def fuse_images(generated: str, template: str, root: str, config: FuseConfig) -> str:
+def fuse_images(generated: str, template: str, root: str, config: FuseConfig, force: bool = False) -> str:
     workspace = Workspace(root)
     output = workspace.stage_file("fuse", stage_key("fuse", [generated, template], config))
-    if not output.exists():
+    if force or not output.exists():
         rows = read_parquet(workspace.path(generated)).to_pylist()
         template_image = decode_png(from_table(read_parquet(workspace.path(template)))[0].image)
         fuser = models.component("fuse", config, detector=models.named("detect", "dlib-hog"))
@@ -137,11 +137,11 @@ def fuse_images(generated: str, template: str, root: str, config: FuseConfig) ->
     return workspace.relative(output)
 
 
-def rank_images(fused: str, template: str, part: str, root: str, config: RankConfig) -> str:
+def rank_images(fused: str, template: str, part: str, root: str, config: RankConfig, force: bool = False) -> str:
     """Score by identity similarity; keep the top `keep` of the images with one usable face."""
     workspace = Workspace(root)
     output = workspace.stage_file("rank", stage_key("rank", [fused, template, part], config))
-    if output.exists():
+    if output.exists() and not force:
         return workspace.relative(output)
     rows = read_parquet(workspace.path(fused)).to_pylist()
     template_record = from_table(read_parquet(workspace.path(template)))[0]
@@ -182,7 +182,8 @@ def _keyed(stage: str):
     """Prefect cache key of a portrait task: the artefact key the task itself computes."""
 
     def cache_key(context: Any, parameters: dict[str, Any]) -> str:
-        return digest(stage, {k: _jsonable(v) for k, v in parameters.items()}, code_version(stage, None))
+        params = {k: _jsonable(v) for k, v in parameters.items() if k != "force"}
+        return digest(stage, params, code_version(stage, None))
 
     return cache_key
 
@@ -194,6 +195,14 @@ def _jsonable(value: Any) -> Any:
         return input_key(value) if Path(value).suffix == ".parquet" else value
     return value
 
+
+PORTRAIT_STAGES = {
+    "train": "face LoRA training (diffusers + peft), resumable from checkpoints",
+    "generate": "images in the style, face + style LoRA adapters, one seed each",
+    "select": "template face: the curated photo of highest quality",
+    "fuse": "template face aligned, colour-matched and blended onto each image",
+    "rank": "one usable face per image, identity similarity, top K kept",
+}
 
 train_task = task(train_lora, name="train", task_run_name="train", cache_key_fn=_keyed("train"), persist_result=True)
 generate_task = task(generate_images, name="generate", task_run_name="generate", cache_key_fn=_keyed("generate"),

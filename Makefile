@@ -17,14 +17,17 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The portrait job on the embedded defaults: the tiny random test model (no real
+# portraits), sized to finish in minutes on 2 CPU cores.
 demo: setup
-	$(PY) -m flows curate data/samples --out demo-out/curation
+	$(PY) -m flows portrait data/samples/obama.jpg data/samples/obama2.jpg --user demo --style studio_headshot \
+		--out demo-out --base-model tiny --train-steps 60 --resolution 128 --num-images 6 --keep 3 --gen-steps 12
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) bench/curate.py
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf demo-out .pytest_cache

@@ -143,6 +143,7 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-images", type=int, default=10)
     p.add_argument("--keep", type=int, default=6)
     p.add_argument("--train-steps", type=int, default=None, help="default: min(200 x photos, 800)")
+    p.add_argument("--checkpoint-every", type=int, default=50, help="training checkpoint interval (steps)")
     p.add_argument("--resolution", type=int, default=None, help="training and generation size (default 512 / style)")
     p.add_argument("--gen-steps", type=int, default=None, help="sampling steps (default: the style's)")
     p.add_argument("--seed", type=int, default=42)
@@ -156,7 +157,8 @@ def portrait_config(args: argparse.Namespace):
 
     if args.keep > args.num_images:
         raise ValueError(f"--keep ({args.keep}) cannot exceed --num-images ({args.num_images})")
-    train = TrainConfig(seed=args.seed, **({"resolution": args.resolution} if args.resolution else {}))
+    train = TrainConfig(seed=args.seed, checkpoint_every=args.checkpoint_every,
+                        **({"resolution": args.resolution} if args.resolution else {}))
     return PortraitConfig(
         user=args.user, style=args.style, style_lora=args.style_lora, styles_dir=args.styles_dir,
         curation=CurationConfig(single_identity=True, progress=not args.no_progress),

@@ -58,8 +58,10 @@ def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_bat
         record = _portrait_record(job, photos, config)
         run = StageRunner(job, record, refresh_from)
         steps = config.steps_for(len(usable))
-        lora = run("train", part, root, config.train.model_copy(update={"steps": steps}), config.base)
-        generated = run("generate", lora, part, root, config.generate, style, config.style_lora, config.base)
+        lora = run("train", part, root, config.train.model_copy(update={"steps": steps}), config.base,
+                   gpu=config.gpu)
+        generated = run("generate", lora, part, root, config.generate, style, config.style_lora, config.base,
+                        gpu=config.gpu)
         template = run("select", part, root)
         fused = run("fuse", generated, template, root, config.fuse)
         ranked = run("rank", fused, template, part, root, config.rank)
@@ -77,13 +79,13 @@ class StageRunner:
     def __init__(self, job: Workspace, record: RunRecord, refresh_from: str | None) -> None:
         self.job, self.record, self.refresh_from = job, record, refresh_from
 
-    def __call__(self, stage: str, *args):
+    def __call__(self, stage: str, *args, **kwargs):
         force = is_forced(stage, self.refresh_from)
         task = PORTRAIT_TASKS[stage].with_options(result_storage=self.job.results,
                                                   refresh_cache=True if force else None)
         self.record.mark(stage, "running")
         save_run(self.job.root, self.record)
-        state = task(*args, force=force, return_state=True)
+        state = task(*args, force=force, return_state=True, **kwargs)
         if not state.is_completed():
             self.record.mark(stage, "failed", error=state.message)
             self.record.state, self.record.error = "failed", f"stage {stage!r} failed: {state.message}"
@@ -91,7 +93,7 @@ class StageRunner:
             raise RuntimeError(self.record.error)
         result = state.result()
         if not (self.job.root / result).exists():  # a cache hit whose artefact was deleted since
-            result = task.with_options(refresh_cache=True)(*args, force=True)
+            result = task.with_options(refresh_cache=True)(*args, force=True, **kwargs)
         self.record.mark(stage, "cached" if state.name == "Cached" else "done", [Path(result).parent.name
                          if stage == "train" else Path(result).stem])
         save_run(self.job.root, self.record)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from components.validation import safe_name
 from flows.config import CurationConfig
 from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig
+from tasks.gpu import GpuConfig
 
 MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
 
@@ -27,6 +28,7 @@ class PortraitConfig(BaseModel):
     generate: GenerateConfig = GenerateConfig()
     fuse: FuseConfig = FuseConfig()
     rank: RankConfig = RankConfig()
+    gpu: GpuConfig = GpuConfig()
 
     @field_validator("user")
     @classmethod

@@ -22,6 +22,7 @@ from tasks import models
 from tasks.checkpoints import FileCheckpointStore
 from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig
 from tasks.diffusion_models import device, pipeline_for
+from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import decode_png, encode_png
 from tasks.records import OK, FaceRecord, from_table
 from tasks.storage import digest, read_parquet, write_parquet
@@ -59,7 +60,8 @@ def training_examples(records: list[FaceRecord]) -> list[TrainingExample]:
     return examples
 
 
-def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig, force: bool = False) -> str:
+def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig, force: bool = False,
+               gpu: GpuConfig | None = None) -> str:
     """Train the face LoRA; resumes from the last checkpoint of the same key."""
     from diffusers import StableDiffusionPipeline
 
@@ -69,12 +71,13 @@ def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig,
     folder = workspace.root / "lora" / stage_key("train", [part], config, base)
     output = folder / LORA_FILE
     if force or not output.exists():
-        trainer = LoraTrainer(pipeline_for(base), **config.component_options())
-        bar = _progress_bar(config.steps, "train")
-        weights = trainer.train(training_examples(curated_ok(root, part)),
-                                checkpoints=FileCheckpointStore(folder / "checkpoints"),
-                                progress=lambda step, total, loss: _advance(bar, step, loss))
-        bar.close()
+        examples = training_examples(curated_ok(root, part))
+        with gpu_slot(gpu):
+            trainer = LoraTrainer(pipeline_for(base), **config.component_options())
+            bar = _progress_bar(config.steps, "train")
+            weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints"),
+                                    progress=lambda step, total, loss: _advance(bar, step, loss))
+            bar.close()
         staging = folder / ".staging"
         StableDiffusionPipeline.save_lora_weights(str(staging), unet_lora_layers=weights.state_dict,
                                                   safe_serialization=True)
@@ -83,7 +86,8 @@ def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig,
 
 
 def generate_images(lora: str, part: str, root: str, config: GenerateConfig, style: Style,
-                    style_lora: str | None, base: BaseModelConfig, force: bool = False) -> str:
+                    style_lora: str | None, base: BaseModelConfig, force: bool = False,
+                    gpu: GpuConfig | None = None) -> str:
     from safetensors.torch import load_file
 
     workspace = Workspace(root)
@@ -99,9 +103,10 @@ def generate_images(lora: str, part: str, root: str, config: GenerateConfig, sty
         prompt=prompt, negative_prompt=negative, seeds=seeds, steps=config.steps or style.steps,
         guidance=style.guidance, width=size or style.width, height=size or style.height, sampler=style.sampler,
         face_weight=style.face_weight, style_weight=style.style_weight, batch_size=config.batch_size)
-    generator = models.named("generate", config.backend, pipeline=pipeline_for(base), device=device())
     style_weights = load_file(style_lora) if style_lora else None
-    images = generator.generate(request, load_file(workspace.path(lora)), style_weights)
+    with gpu_slot(gpu):
+        generator = models.named("generate", config.backend, pipeline=pipeline_for(base), device=device())
+        images = generator.generate(request, load_file(workspace.path(lora)), style_weights)
     rows = [dict(index=i, seed=s, style=style.name, prompt=prompt, negative_prompt=negative,
                  generated=encode_png(img), image=None, faces=None, score=None, rank=None, reason="")
             for i, (s, img) in enumerate(zip(seeds, images))]
@@ -182,7 +187,8 @@ def _keyed(stage: str):
     """Prefect cache key of a portrait task: the artefact key the task itself computes."""
 
     def cache_key(context: Any, parameters: dict[str, Any]) -> str:
-        params = {k: _jsonable(v) for k, v in parameters.items() if k != "force"}
+        # How a stage is scheduled (forced, which GPU slot) does not change its output.
+        params = {k: _jsonable(v) for k, v in parameters.items() if k not in ("force", "gpu")}
         return digest(stage, params, code_version(stage, None))
 
     return cache_key

@@ -51,6 +51,7 @@ def _curate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=CurationConfig.model_fields["workers"].default)
     p.add_argument("--runner", choices=["threads", "processes", "dask"], default="threads")
     p.add_argument("--dask-address", default=None, help="scheduler address of an existing Dask cluster")
+    p.add_argument("--dataset", default=None, help="dataset location: a path or fsspec URL (default OUT/faces)")
     p.add_argument("--quality-threshold", type=float, default=None)
     p.add_argument("--no-progress", action="store_true")
 
@@ -59,7 +60,7 @@ def _curate(args: argparse.Namespace) -> int:
     from flows.curate import run_curation
 
     config = CurationConfig(batch_size=args.batch_size, workers=args.workers, runner=args.runner,
-                            dask_address=args.dask_address, progress=not args.no_progress)
+                            dask_address=args.dask_address, progress=not args.no_progress, dataset=args.dataset)
     if args.quality_threshold is not None:
         config = config.model_copy(update={"quality": config.quality.model_copy(
             update={"threshold": args.quality_threshold})})

@@ -27,6 +27,7 @@ class CurationConfig(BaseModel):
     workers: int = Field(2, ge=1, le=256, description="batches processed at once")
     runner: Literal["threads", "processes", "dask"] = "threads"
     dask_address: str | None = Field(None, description="an existing Dask scheduler; None = local cluster")
+    dataset: str | None = Field(None, description="where the dataset parts go: a path or fsspec URL; None = OUT/faces")
     single_identity: bool = Field(False, description="all photos show one person: one trigger word by majority")
     progress: bool = True
     load: LoadConfig = LoadConfig()

@@ -11,7 +11,8 @@ from flows.config import CurationConfig
 from flows.progress import StageProgress
 from flows.runners import make_task_runner
 from flows.runs import RunRecord, load_run, new_run_id, save_run
-from tasks.assemble import assemble_task, known_hashes
+from tasks.assemble import assemble_task, dataset_location, known_hashes
+from tasks.dataset import DatasetStore
 from tasks.curation import STAGES, curation_stage
 from tasks.ingest import ingest_task
 from tasks.workspace import Workspace, input_key
@@ -34,16 +35,16 @@ def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = Non
     try:
         if not (reuse_batches and record.batches):
             ingested = ingest_task(inputs, str(workspace.root), config.load, config.batch_size,
-                                   known_hashes(str(workspace.root), exclude=record.part))
+                                   known_hashes(str(workspace.root), exclude=record.part, dataset=config.dataset))
             record.batches = ingested.batches
             record.mark("ingest", "done", [input_key(b) for b in ingested.batches])
             save_run(workspace.root, record)
         finals = _run_stages(workspace, record, config, refresh_from)
-        assembled = assemble_task(finals, str(workspace.root), config.single_identity)
-        _replace_part(workspace, record, assembled.part)
+        assembled = assemble_task(finals, str(workspace.root), config.single_identity, config.dataset)
+        _replace_part(workspace, record, assembled.part, config.dataset)
         record.state = "completed"
         return {"run_id": record.run_id, "part": assembled.part, "counts": assembled.counts,
-                "reasons": assembled.reasons, "dataset": str(workspace.root / "faces")}
+                "reasons": assembled.reasons, "dataset": dataset_location(str(workspace.root), config.dataset)}
     except BaseException as exc:
         record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -107,14 +108,15 @@ def _collect(stage: str, futures: list[PrefectFuture], record: RunRecord, progre
     return paths
 
 
-def _replace_part(workspace: Workspace, record: RunRecord, part: str | None) -> None:
+def _replace_part(workspace: Workspace, record: RunRecord, part: str | None, dataset: str | None) -> None:
     """A re-run's new dataset part replaces the one this run wrote before."""
     old = record.part
     record.part = part
     record.mark("assemble", "done", [Path(part).stem] if part else [])
     save_run(workspace.root, record)
     if old and old != part:
-        (workspace.root / old).unlink(missing_ok=True)
+        store = DatasetStore(dataset_location(str(workspace.root), dataset))
+        store.delete(store.name_of(old))
 
 
 def run_curation(inputs: list[str], out: str, config: CurationConfig, run_id: str | None = None,

@@ -1,17 +1,18 @@
-"""Join the batches of a run into one dataset part under OUT/faces/."""
+"""Join the batches of a run into one dataset part (OUT/faces/ or the configured dataset URL)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from prefect import task
 
 from components.tagging import majority_trigger_word
 from tasks.records import INTERNAL, OK, FaceRecord, from_table, to_table
-from tasks.storage import digest, read_parquet, write_parquet
+from tasks.dataset import DatasetStore
+from tasks.storage import digest, read_parquet
 from tasks.workspace import Workspace, input_key
 
 DATASET_DIR = "faces"
@@ -39,17 +40,16 @@ def apply_majority_trigger(records: list[FaceRecord]) -> None:
                 record.trigger_word = word
 
 
-def known_hashes(root: str, exclude: str | None) -> set[str]:
+def dataset_location(root: str, dataset: str | None) -> str:
+    return dataset or str(Workspace(root).root / DATASET_DIR)
+
+
+def known_hashes(root: str, exclude: str | None, dataset: str | None = None) -> set[str]:
     """sha256 of every photo already in the dataset, except in the part `exclude`."""
-    folder = Workspace(root).root / DATASET_DIR
-    hashes: set[str] = set()
-    for part in sorted(folder.glob("part-*.parquet")):
-        if exclude is None or part.name != exclude.rsplit("/", 1)[-1]:
-            hashes.update(pq.read_table(part, columns=["sha256"]).column("sha256").to_pylist())
-    return hashes
+    return DatasetStore(dataset_location(root, dataset)).hashes(exclude)
 
 
-def assemble(batches: list[str], root: str, single_identity: bool) -> Assembled:
+def assemble(batches: list[str], root: str, single_identity: bool, dataset: str | None = None) -> Assembled:
     workspace = Workspace(root)
     records = [r for b in batches for r in from_table(read_parquet(workspace.path(b)))]
     counts = Counter(r.status for r in records)
@@ -58,11 +58,14 @@ def assemble(batches: list[str], root: str, single_identity: bool) -> Assembled:
         return Assembled(part=None)
     if single_identity:
         apply_majority_trigger(records)
-    key = digest("assemble", [input_key(b) for b in batches], single_identity)
-    output = workspace.root / DATASET_DIR / f"part-{key}.parquet"
-    if not output.exists():
-        write_parquet(output, final_table(records))
-    return Assembled(part=workspace.relative(output), counts=dict(counts), reasons=dict(reasons))
+    store = DatasetStore(dataset_location(root, dataset))
+    name = f"part-{digest('assemble', [input_key(b) for b in batches], single_identity)}.parquet"
+    if not store.exists(name):
+        store.write(name, final_table(records))
+    part = store.where(name)
+    if dataset is None:  # inside the workspace: relative, so the job directory can move
+        part = workspace.relative(Path(part))
+    return Assembled(part=part, counts=dict(counts), reasons=dict(reasons))
 
 
 assemble_task = task(assemble, name="assemble", cache_policy=None, persist_result=False)

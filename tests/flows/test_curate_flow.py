@@ -55,3 +55,21 @@ def test_a_second_run_skips_photos_already_in_the_dataset(small_photos, tmp_path
     assert len(data) == 5 and data.sha256.is_unique
     turned = data[data.source.str.endswith("obama_turned.jpg")].iloc[0]
     assert turned.status == "ok" and turned.rotation == 270
+
+
+def test_dataset_goes_to_an_fsspec_url_and_runs_append_parts(small_photos, tmp_path):
+    import fsspec
+
+    url = f"memory://datasets/{tmp_path.name}/faces"
+    config = CurationConfig(progress=False, dataset=url)
+    first = run_curation([str(small_photos)], str(tmp_path / "out"), config)
+    assert first["part"].startswith("memory://")
+    fs, path = fsspec.core.url_to_fs(url)
+    assert len(fs.ls(path, detail=False)) == 1
+    Image.open(small_photos / "biden.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(small_photos / "mirror.jpg")
+    second = run_curation([str(small_photos)], str(tmp_path / "out"), config)
+    assert sum(second["counts"].values()) == 1  # only the new photo: the URL dataset told what is known
+    parts = sorted(fs.ls(path, detail=False))
+    assert len(parts) == 2  # appended a partition, did not rewrite the first
+    data = pd.concat(pd.read_parquet(fs.open(p)) for p in parts)
+    assert len(data) == 5 and data.sha256.is_unique

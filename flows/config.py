@@ -28,6 +28,8 @@ class CurationConfig(BaseModel):
     runner: Literal["threads", "processes", "dask"] = "threads"
     dask_address: str | None = Field(None, description="an existing Dask scheduler; None = local cluster")
     dataset: str | None = Field(None, description="where the dataset parts go: a path or fsspec URL; None = OUT/faces")
+    identity_threshold: float = Field(0.6, gt=0, le=2,
+                                      description="embedding distance under which photos are one person (dlib: 0.6)")
     single_identity: bool = Field(False, description="all photos show one person: one trigger word by majority")
     progress: bool = True
     load: LoadConfig = LoadConfig()

@@ -40,7 +40,8 @@ def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = Non
             record.mark("ingest", "done", [input_key(b) for b in ingested.batches])
             save_run(workspace.root, record)
         finals = _run_stages(workspace, record, config, refresh_from)
-        assembled = assemble_task(finals, str(workspace.root), config.single_identity, config.dataset)
+        assembled = assemble_task(finals, str(workspace.root), config.single_identity, config.dataset,
+                                  config.identity_threshold)
         _replace_part(workspace, record, assembled.part, config.dataset)
         record.state = "completed"
         return {"run_id": record.run_id, "part": assembled.part, "counts": assembled.counts,

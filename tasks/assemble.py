@@ -9,11 +9,15 @@ from pathlib import Path
 import pyarrow as pa
 from prefect import task
 
+import numpy as np
+
+from components.embedding import SAME_PERSON_DISTANCE
+from components.identity import cluster_identities
 from components.tagging import majority_trigger_word
 from tasks.records import INTERNAL, OK, FaceRecord, from_table, to_table
 from tasks.dataset import DatasetStore
 from tasks.storage import digest, read_parquet
-from tasks.workspace import Workspace, input_key
+from tasks.workspace import Workspace, code_version, input_key
 
 DATASET_DIR = "faces"
 
@@ -40,6 +44,28 @@ def apply_majority_trigger(records: list[FaceRecord]) -> None:
                 record.trigger_word = word
 
 
+def assign_identities(records: list[FaceRecord], threshold: float, single_identity: bool) -> None:
+    """Folder-layout identities stay; the other ok photos are clustered by embedding."""
+    ok = [r for r in records if r.status == OK and r.embedding is not None]
+    if single_identity:
+        for r in ok:
+            r.identity = r.identity or "person"
+        return
+    unnamed = [r for r in ok if not r.identity]
+    labels = cluster_identities(np.asarray([r.embedding for r in unnamed]), threshold)
+    for record, label in zip(unnamed, labels):
+        record.identity = f"cluster-{label}"
+
+
+def apply_majority_per_identity(records: list[FaceRecord]) -> None:
+    groups: dict[str, list[FaceRecord]] = {}
+    for r in records:
+        if r.status == OK and r.identity:
+            groups.setdefault(r.identity, []).append(r)
+    for members in groups.values():
+        apply_majority_trigger(members)
+
+
 def dataset_location(root: str, dataset: str | None) -> str:
     return dataset or str(Workspace(root).root / DATASET_DIR)
 
@@ -49,17 +75,20 @@ def known_hashes(root: str, exclude: str | None, dataset: str | None = None) -> 
     return DatasetStore(dataset_location(root, dataset)).hashes(exclude)
 
 
-def assemble(batches: list[str], root: str, single_identity: bool, dataset: str | None = None) -> Assembled:
+def assemble(batches: list[str], root: str, single_identity: bool, dataset: str | None = None,
+             identity_threshold: float = SAME_PERSON_DISTANCE) -> Assembled:
     workspace = Workspace(root)
     records = [r for b in batches for r in from_table(read_parquet(workspace.path(b)))]
     counts = Counter(r.status for r in records)
     reasons = Counter(r.reason for r in records if r.status != OK)
     if not records:
         return Assembled(part=None)
-    if single_identity:
-        apply_majority_trigger(records)
+    assign_identities(records, identity_threshold, single_identity)
+    apply_majority_per_identity(records)
+    key = digest("assemble", [input_key(b) for b in batches], single_identity, identity_threshold,
+                 code_version("assemble", None))
     store = DatasetStore(dataset_location(root, dataset))
-    name = f"part-{digest('assemble', [input_key(b) for b in batches], single_identity)}.parquet"
+    name = f"part-{key}.parquet"
     if not store.exists(name):
         store.write(name, final_table(records))
     part = store.where(name)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import task
 
+from components.identity import identity_from_layout
 from tasks.config import LoadConfig
 from tasks.records import ERROR, OK, REJECTED, FaceRecord, to_table
 from tasks.storage import digest, write_parquet
@@ -92,6 +93,16 @@ def read_record(path: Path, roots: list[Path], load: LoadConfig) -> FaceRecord:
     return FaceRecord(source=source, sha256=hashlib.sha256(data).hexdigest(), data=data)
 
 
+def with_layout_identity(record: FaceRecord, path: Path, roots: list[Path]) -> FaceRecord:
+    """`INPUT/person_name/photo.jpg` -> identity "person_name" (issue: identity from the folder layout)."""
+    for root in roots:
+        absolute = path.absolute()
+        if absolute.is_relative_to(root):
+            record.identity = identity_from_layout(absolute.relative_to(root))
+            break
+    return record
+
+
 def mark_duplicates(records: list[FaceRecord], known: set[str]) -> tuple[list[FaceRecord], int]:
     """Drop photos already curated by other runs; later copies in this run become rows."""
     first_seen: dict[str, str] = {}
@@ -112,7 +123,8 @@ def ingest(inputs: list[str], root: str, load: LoadConfig, batch_size: int, know
     workspace = Workspace(root)
     files, ignored = discover(inputs)
     roots = [Path(i).resolve() for i in inputs if Path(i).is_dir()]
-    records, skipped = mark_duplicates([read_record(f, roots, load) for f in files], known)
+    records, skipped = mark_duplicates([with_layout_identity(read_record(f, roots, load), f, roots)
+                                        for f in files], known)
     batches = []
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]

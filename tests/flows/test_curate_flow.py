@@ -73,3 +73,21 @@ def test_dataset_goes_to_an_fsspec_url_and_runs_append_parts(small_photos, tmp_p
     assert len(parts) == 2  # appended a partition, did not rewrite the first
     data = pd.concat(pd.read_parquet(fs.open(p)) for p in parts)
     assert len(data) == 5 and data.sha256.is_unique
+
+
+def test_identity_column_from_folder_layout_and_clusters(faces_dir, tmp_path):
+    folder = tmp_path / "people"
+    (folder / "barack").mkdir(parents=True)
+    for name in ("obama.jpg", "obama2.jpg"):
+        with Image.open(faces_dir / name) as im:
+            im.convert("RGB").resize((im.width // 2, im.height // 2)).save(folder / "barack" / name)
+    for name in ("obama3.jpg", "biden.jpg"):  # loose files: clustered
+        with Image.open(faces_dir / name) as im:
+            im.thumbnail((1000, 1000))
+            im.convert("RGB").save(folder / name)
+    run_curation([str(folder)], str(tmp_path / "out"), CurationConfig(progress=False))
+    data = pd.read_parquet(tmp_path / "out" / "faces")
+    by_name = {s.rsplit("/", 1)[-1]: i for s, i in zip(data.source, data.identity)}
+    assert by_name["obama.jpg"] == by_name["obama2.jpg"] == "barack"
+    assert by_name["obama3.jpg"].startswith("cluster-") and by_name["biden.jpg"].startswith("cluster-")
+    assert by_name["obama3.jpg"] != by_name["biden.jpg"]

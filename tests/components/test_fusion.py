@@ -7,26 +7,14 @@ import time
 import numpy as np
 import pytest
 
-from components.detection import DlibHogDetector
-from components.embedding import DlibResnetEmbedder
 from components.fusion import SeamlessCloneFuser
 from components.landmarks import Dlib68Landmarker
 from components.protocols import Fuser
 
 
 @pytest.fixture(scope="module")
-def detector():
-    return DlibHogDetector()
-
-
-@pytest.fixture(scope="module")
 def landmarker():
     return Dlib68Landmarker()
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    return DlibResnetEmbedder()
 
 
 @pytest.fixture(scope="module")

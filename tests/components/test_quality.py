@@ -13,32 +13,13 @@ from components import registry
 from components.protocols import QualityScorer
 from components.quality import PARTS, MeasuredQuality, combine
 from components.types import Quality
-
-
-def real_crop(load_rgb, name: str, size: int = 512):
-    """Face-centred crop (side 2.5x the dlib box, white padding), 68 landmarks, box width, score."""
-    import dlib
-
-    from components.dlib_models import SHAPE_68, shape_points, shape_predictor
-
-    photo = load_rgb(name)
-    boxes, scores, _ = dlib.get_frontal_face_detector().run(photo, 1, 0)
-    best = int(np.argmax([b.area() for b in boxes]))
-    box = boxes[best]
-    x0, y0, x1, y1 = box.left(), box.top(), box.right(), box.bottom()
-    k = size / (2.5 * (x1 - x0))
-    matrix = np.array([[k, 0, size / 2 - k * (x0 + x1) / 2], [0, k, size / 2 - k * (y0 + y1) / 2]])
-    crop = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_AREA,
-                          borderValue=(255, 255, 255))
-    corners = np.array([[x0, y0, 1], [x1, y1, 1]], float) @ matrix.T
-    rect = dlib.rectangle(*(int(round(v)) for v in corners.ravel()))
-    lm = shape_points(shape_predictor(SHAPE_68)(crop, rect))
-    return crop, lm, float(x1 - x0), float(scores[best])
+from tests.crops import real_crop
 
 
 @pytest.fixture(scope="module")
 def obama(load_rgb):
-    return real_crop(load_rgb, "obama.jpg")
+    crop = real_crop(load_rgb, "obama.jpg")
+    return crop.image, crop.landmarks, crop.face_width, crop.score
 
 
 def check_ranges(q: Quality) -> None:

@@ -8,23 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from components.detection import DlibHogDetector
-from components.embedding import DlibResnetEmbedder
 from components.protocols import Ranker
 from components.ranking import EmbeddingRanker, top_k
 from components.types import RankScore
 
 NAMES = ["obama2.jpg", "biden.jpg", "obama3.jpg", "bald_guys.jpg", "dogs.jpg"]
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return DlibHogDetector()
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    return DlibResnetEmbedder()
 
 
 @pytest.fixture(scope="module")

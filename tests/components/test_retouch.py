@@ -11,29 +11,13 @@ import pytest
 from components import registry
 from components.protocols import Retoucher
 from components.retouch import BilateralSkinRetoucher
-
-
-def real_crop(load_rgb, name: str, size: int = 512):
-    """Face-centred crop (side 2.5x the dlib box, white padding) and its 68 landmarks."""
-    import dlib
-
-    from components.dlib_models import SHAPE_68, shape_points, shape_predictor
-
-    photo = load_rgb(name)
-    box = max(dlib.get_frontal_face_detector()(photo, 1), key=lambda r: r.area())
-    x0, y0, x1, y1 = box.left(), box.top(), box.right(), box.bottom()
-    k = size / (2.5 * (x1 - x0))
-    matrix = np.array([[k, 0, size / 2 - k * (x0 + x1) / 2], [0, k, size / 2 - k * (y0 + y1) / 2]])
-    crop = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_AREA,
-                          borderValue=(255, 255, 255))
-    corners = np.array([[x0, y0, 1], [x1, y1, 1]], float) @ matrix.T
-    rect = dlib.rectangle(*(int(round(v)) for v in corners.ravel()))
-    return crop, shape_points(shape_predictor(SHAPE_68)(crop, rect))
+from tests.crops import real_crop
 
 
 @pytest.fixture(scope="module")
 def obama(load_rgb):
-    return real_crop(load_rgb, "obama.jpg")
+    crop = real_crop(load_rgb, "obama.jpg")
+    return crop.image, crop.landmarks
 
 
 def polygon_mask(shape, points: np.ndarray) -> np.ndarray:

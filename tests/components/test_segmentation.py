@@ -12,6 +12,7 @@ from components import registry
 from components.protocols import Segmenter
 from components.segmentation import GrabCutHeadSegmenter, landmark_prior
 from components.types import Segmentation
+from tests.crops import real_crop
 
 # ---------------------------------------------------------------- helpers
 
@@ -68,27 +69,6 @@ def hull_mask(shape, points: np.ndarray) -> np.ndarray:
     return mask.astype(bool)
 
 
-def real_crop(load_rgb, name: str, size: int = 512):
-    """Face-centred crop (side 2.5x the dlib box, white padding) and its 68 landmarks."""
-    import dlib
-
-    from components.dlib_models import SHAPE_68, shape_points, shape_predictor
-
-    photo = load_rgb(name)
-    box = max(dlib.get_frontal_face_detector()(photo, 1), key=lambda r: r.area())
-    x0, y0, x1, y1 = box.left(), box.top(), box.right(), box.bottom()
-    k = size / (2.5 * (x1 - x0))
-    matrix = np.array([[k, 0, size / 2 - k * (x0 + x1) / 2], [0, k, size / 2 - k * (y0 + y1) / 2]])
-    crop = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_AREA,
-                          borderValue=(255, 255, 255))
-    corners = np.array([[x0, y0, 1], [x1, y1, 1]], float) @ matrix.T
-    rect = dlib.rectangle(*(int(round(v)) for v in corners.ravel()))
-    landmarks = shape_points(shape_predictor(SHAPE_68)(crop, rect))
-    outside = cv2.warpAffine(np.zeros(photo.shape[:2], np.uint8), matrix, (size, size),
-                             borderValue=255) > 127
-    return crop, landmarks, outside
-
-
 # ---------------------------------------------------------------- tests
 
 
@@ -142,7 +122,8 @@ def test_background_is_white_and_head_untouched():
 
 @pytest.mark.parametrize("name", ["obama.jpg", "obama_partial_face.jpg"])
 def test_real_crop_follows_head_and_skips_padding(load_rgb, name):
-    crop, lm, outside = real_crop(load_rgb, name)
+    real = real_crop(load_rgb, name)
+    crop, lm, outside = real.image, real.landmarks, real.outside
     seg = GrabCutHeadSegmenter(feather=0)
     seg.segment(crop, lm)  # warm-up
     start = time.perf_counter()

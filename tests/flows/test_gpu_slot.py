@@ -21,8 +21,8 @@ def test_no_limit_on_cpu_by_default():
         assert name is None
 
 
-def test_two_holders_of_a_one_slot_limit_take_turns():
-    config = GpuConfig(limit_name="test-gpu-turns", jobs_per_gpu=1)
+def hold_twice_at_once(config: GpuConfig) -> list[tuple[float, float]]:
+    """Two threads each hold a slot for 1 s; returns their (start, end) spans, sorted."""
     spans: list[tuple[float, float]] = []
 
     def hold():
@@ -37,24 +37,14 @@ def test_two_holders_of_a_one_slot_limit_take_turns():
     for t in threads:
         t.join(timeout=60)
     assert len(spans) == 2
-    (a0, a1), (b0, b1) = sorted(spans)
-    assert b0 >= a1 - 0.05  # the second started only after the first let go
+    return sorted(spans)
+
+
+def test_two_holders_of_a_one_slot_limit_take_turns():
+    (_, first_end), (second_start, _) = hold_twice_at_once(GpuConfig(limit_name="test-gpu-turns", jobs_per_gpu=1))
+    assert second_start >= first_end - 0.05  # the second started only after the first let go
 
 
 def test_two_slots_let_two_jobs_share_the_gpu():
-    config = GpuConfig(limit_name="test-gpu-shared", jobs_per_gpu=2)
-    spans: list[tuple[float, float]] = []
-
-    def hold():
-        with gpu_slot(config):
-            start = time.monotonic()
-            time.sleep(1.0)
-            spans.append((start, time.monotonic()))
-
-    threads = [threading.Thread(target=hold) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    (a0, a1), (b0, b1) = sorted(spans)
-    assert b0 < a1  # overlapping
+    (_, first_end), (second_start, _) = hold_twice_at_once(GpuConfig(limit_name="test-gpu-shared", jobs_per_gpu=2))
+    assert second_start < first_end  # overlapping

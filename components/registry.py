@@ -24,6 +24,9 @@ REGISTRY: dict[str, dict[str, str]] = {
     "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
     "train": {"peft-lora": "components.diffusion.lora:LoraTrainer"},
     "generate": {"peft": "components.diffusion.generate:PeftGenerator"},
+    "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
+                   "clip": "components.adapters.id_encoder:ClipIdEncoder"},
+    "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
 }

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None)
     _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
     _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args)
+    _add(commands, "train-adapter", "train a face adapter (FACT or FeedFace) on a curated dataset",
+         _train_adapter, _train_adapter_args)
     _add(commands, "rerun", "re-run one stage of a job and everything after it", _rerun, _rerun_args)
     _add(commands, "status", "each stage of a job: done / cached / failed / not run", _status, _status_args)
     return parser
@@ -148,13 +150,16 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=None, help="training and generation size (default 512 / style)")
     p.add_argument("--gen-steps", type=int, default=None, help="sampling steps (default: the style's)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--mode", choices=["train", "train-free"], default="train")
+    p.add_argument("--adapter", default=None, help="train-free mode: folder from `train-adapter`")
+    p.add_argument("--adapter-scale", type=float, default=0.5)
     p.add_argument("--no-progress", action="store_true")
 
 
 def portrait_config(args: argparse.Namespace):
     """CLI arguments -> a validated PortraitConfig (every range checked before any work)."""
     from flows.portrait_config import PortraitConfig
-    from tasks.config import BaseModelConfig, GenerateConfig, RankConfig, TrainConfig
+    from tasks.config import BaseModelConfig, GenerateConfig, RankConfig, TrainConfig, TrainFreeConfig
 
     if args.keep > args.num_images:
         raise ValueError(f"--keep ({args.keep}) cannot exceed --num-images ({args.num_images})")
@@ -168,6 +173,8 @@ def portrait_config(args: argparse.Namespace):
         generate=GenerateConfig(num_images=args.num_images, seed=args.seed, resolution=args.resolution,
                                 steps=args.gen_steps),
         rank=RankConfig(keep=args.keep),
+        mode=args.mode,
+        train_free=TrainFreeConfig(adapter=args.adapter, scale=args.adapter_scale) if args.adapter else None,
     )
 
 
@@ -194,3 +201,38 @@ def _portrait(args: argparse.Namespace) -> int:
 
 def _validation_message(exc) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def _train_adapter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", metavar="DATASET", help="a curated dataset (OUT/faces, OUT, or a part file)")
+    p.add_argument("--kind", choices=["fact", "feedface"], default="fact")
+    p.add_argument("--base-model", default="tiny")
+    p.add_argument("--trust-pickle", action="store_true")
+    p.add_argument("--out", required=True, help="folder for adapter.safetensors, checkpoints and report.html")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--resolution", type=int, default=512)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=42)
+
+
+def _train_adapter(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from flows.adapter import AdapterFlowConfig, train_adapter_flow
+    from tasks.config import AdapterTrainConfig, BaseModelConfig
+
+    try:
+        config = AdapterFlowConfig(
+            train=AdapterTrainConfig(backend=args.kind, steps=args.steps, resolution=args.resolution, lr=args.lr,
+                                     batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+                                     seed=args.seed),
+            base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle))
+    except ValidationError as exc:
+        raise ValueError(_validation_message(exc)) from None
+    result = train_adapter_flow(dataset=args.dataset, out=args.out, config=config)
+    print(f"trained {result['steps']} steps on {result['photos']} photos of {result['identities']} identities; "
+          f"loss {result['first_loss']:.4f} -> {result['last_loss']:.4f}")
+    print(f"adapter: {result['adapter']}\nreport: {result['report']}")
+    return 0

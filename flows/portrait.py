@@ -12,6 +12,7 @@ from flows.joblock import JobLock
 from flows.portrait_config import PortraitConfig
 from flows.portrait_outputs import write_outputs
 from flows.runs import RunRecord, load_run, save_run
+from tasks.adapter import generate_train_free_task
 from tasks.config import BaseModelConfig
 from tasks.portrait import curated_ok, fuse_task, generate_task, rank_task, select_task, train_task
 from tasks.records import from_table
@@ -57,11 +58,16 @@ def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_bat
         _check_minimum(config, len(usable))
         record = _portrait_record(job, photos, config)
         run = StageRunner(job, record, refresh_from)
-        steps = config.steps_for(len(usable))
-        lora = run("train", part, root, config.train.model_copy(update={"steps": steps}), config.base,
-                   gpu=config.gpu)
-        generated = run("generate", lora, part, root, config.generate, style, config.style_lora, config.base,
-                        gpu=config.gpu)
+        if config.mode == "train-free":
+            steps, lora = 0, None
+            generated = run("generate", part, root, config.generate, style, config.style_lora, config.base,
+                            config.train_free, gpu=config.gpu, task=generate_train_free_task)
+        else:
+            steps = config.steps_for(len(usable))
+            lora = run("train", part, root, config.train.model_copy(update={"steps": steps}), config.base,
+                       gpu=config.gpu)
+            generated = run("generate", lora, part, root, config.generate, style, config.style_lora, config.base,
+                            gpu=config.gpu)
         template = run("select", part, root)
         fused = run("fuse", generated, template, root, config.fuse)
         ranked = run("rank", fused, template, part, root, config.rank)
@@ -79,10 +85,10 @@ class StageRunner:
     def __init__(self, job: Workspace, record: RunRecord, refresh_from: str | None) -> None:
         self.job, self.record, self.refresh_from = job, record, refresh_from
 
-    def __call__(self, stage: str, *args, **kwargs):
+    def __call__(self, stage: str, *args, task=None, **kwargs):
         force = is_forced(stage, self.refresh_from)
-        task = PORTRAIT_TASKS[stage].with_options(result_storage=self.job.results,
-                                                  refresh_cache=True if force else None)
+        task = (task or PORTRAIT_TASKS[stage]).with_options(result_storage=self.job.results,
+                                                            refresh_cache=True if force else None)
         self.record.mark(stage, "running")
         save_run(self.job.root, self.record)
         state = task(*args, force=force, return_state=True, **kwargs)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.validation import safe_name
 from flows.config import CurationConfig
-from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig
+from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig, TrainFreeConfig
 from tasks.gpu import GpuConfig
 
 MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
@@ -17,6 +19,8 @@ class PortraitConfig(BaseModel):
 
     user: str
     style: str
+    mode: Literal["train", "train-free"] = "train"
+    train_free: TrainFreeConfig | None = Field(None, description="the adapter to use in train-free mode")
     style_lora: str | None = Field(None, description="the user's own style LoRA (.safetensors)")
     styles_dir: str = "data/styles"
     min_photos: int = Field(1, ge=1, description="fewer usable photos than this: warn (or fail, see below)")
@@ -39,6 +43,12 @@ class PortraitConfig(BaseModel):
     @classmethod
     def _safe_style(cls, value: str) -> str:
         return safe_name(value, "style name")
+
+    @model_validator(mode="after")
+    def _train_free_needs_an_adapter(self) -> "PortraitConfig":
+        if self.mode == "train-free" and self.train_free is None:
+            raise ValueError("mode train-free needs an adapter (--adapter DIR from `python -m flows train-adapter`)")
+        return self
 
     def steps_for(self, photos: int) -> int:
         return self.train_steps or min(MAX_STEPS_PER_PHOTO * photos, MAX_STEPS)

@@ -17,7 +17,7 @@ from tasks.portrait import curated_ok
 RESULT_COLUMNS = ["rank", "score", "seed", "prompt", "negative_prompt", "style", "image", "faces", "reason", "index"]
 
 
-def write_outputs(root: Path, workroot: str, part: str, template: str, ranked: str, lora: str, style,
+def write_outputs(root: Path, workroot: str, part: str, template: str, ranked: str, lora: str | None, style,
                   config: PortraitConfig, steps: int, test_model: bool) -> dict:
     rows = read_parquet(root / ranked)
     write_parquet(root / "results.parquet", rows.select(RESULT_COLUMNS))
@@ -25,8 +25,9 @@ def write_outputs(root: Path, workroot: str, part: str, template: str, ranked: s
     dropped = [r for r in rows.to_pylist() if r["rank"] is None]
     portraits = _write_pngs(root / "portraits", kept)
     lora_copy = root / "face_lora.safetensors"
-    shutil.copyfile(root / lora, lora_copy.with_suffix(".tmp"))
-    lora_copy.with_suffix(".tmp").replace(lora_copy)
+    if lora is not None:  # train-free jobs have no face LoRA
+        shutil.copyfile(root / lora, lora_copy.with_suffix(".tmp"))
+        lora_copy.with_suffix(".tmp").replace(lora_copy)
     usable = curated_ok(workroot, part)
     template_record = from_table(read_parquet(root / template))[0]
     best = max((r["score"] for r in kept), default=None)
@@ -35,7 +36,9 @@ def write_outputs(root: Path, workroot: str, part: str, template: str, ranked: s
         "images generated": str(len(rows)), "images kept": str(len(kept)),
         "best score": f"{best:.3f}" if best is not None else "none",
         "style": style.name, "base model": config.base.spec,
-        "face LoRA": str(lora_copy), "results": str(root / "results.parquet"),
+        "mode": config.mode,
+        "face LoRA": str(lora_copy) if lora is not None else f"none (adapter {config.train_free.adapter})",
+        "results": str(root / "results.parquet"),
     }
     html = render_report(
         title=f"Portraits of {config.user} - {style.name}",

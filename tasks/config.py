@@ -137,3 +137,28 @@ class RankConfig(StageConfig):
     min_face_px: float = Field(64.0, gt=0)
     template_weight: float = Field(0.5, ge=0, le=1)
     task_fields = frozenset({"keep"})
+
+
+class AdapterTrainConfig(StageConfig):
+    """FaceChain-FACT (fact) or FeedFace (feedface) face adapter training."""
+
+    backend: str = "fact"
+    steps: int = Field(1000, ge=1, le=1_000_000)
+    lr: float = Field(1e-4, gt=0)
+    resolution: int = Field(512, ge=32, le=2048, multiple_of=8)
+    seed: int = 42
+    lam: float = Field(0.1, ge=0, description="FAIR weight on the increment outside the face")
+    cond_drop: float = Field(0.1, ge=0, le=1, description="share of steps with the face zeroed (CFG)")
+    plain_fraction: float = Field(0.1, ge=0, le=1, description="FeedFace: share of steps with the plain loss")
+    checkpoint_every: int = Field(50, ge=1)
+    tokens: int = Field(4, ge=1, le=64)
+    batch_size: int = Field(1, ge=1, le=64)
+
+
+class TrainFreeConfig(StageConfig):
+    """Generation with a trained face adapter instead of a per-user LoRA."""
+
+    backend: str = "adapter"
+    adapter: str = Field(description="folder holding adapter.safetensors (from train-adapter)")
+    scale: float = Field(0.5, ge=0, le=2)
+    face_guidance: float = Field(4.0, ge=0, le=30)

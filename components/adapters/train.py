@@ -32,7 +32,15 @@ import torch.nn.functional as F
 from components.adapters.id_encoder import DLIB_EMBEDDING_DIM, DlibIdEncoder
 from components.adapters.losses import fair_loss, mask_regularised_loss
 from components.adapters.types import ADAPTER_KINDS, AdapterExample, AdapterWeights
-from components.adapters.weights import build_modules, default_config, export_state, load_state, read_safetensors
+from components.adapters.weights import build_modules, default_config, export_state, load_state
+from components.diffusion.training_state import (
+    pack_training_state,
+    require,
+    restore_training_flags,
+    restore_training_state,
+    snapshot_training_flags,
+    training_noise_scheduler,
+)
 from components.protocols import CheckpointStore
 
 CHECKPOINT_FORMAT = "face-adapter-checkpoint/1"
@@ -67,17 +75,17 @@ class AdapterTrainer:
         batch_size: int = 1,
         trigger_word: str | None = None,
     ):
-        _require(kind in ADAPTER_KINDS, f"unknown adapter kind {kind!r}; kinds: {', '.join(ADAPTER_KINDS)}")
-        _require(steps >= 1, f"steps must be >= 1, got {steps}")
-        _require(np.isfinite(lr) and lr > 0, f"lr must be > 0, got {lr}")
-        _require(resolution >= 8 and resolution % 8 == 0, f"resolution must be a multiple of 8, got {resolution}")
-        _require(np.isfinite(lam) and lam >= 0, f"lam must be >= 0, got {lam}")
-        _require(0 <= cond_drop < 1, f"cond_drop must be in [0, 1), got {cond_drop}")
-        _require(0 <= plain_fraction <= 1, f"plain_fraction must be in [0, 1], got {plain_fraction}")
-        _require(checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {checkpoint_every}")
-        _require(tokens >= 1, f"tokens must be >= 1, got {tokens}")
-        _require(batch_size >= 1, f"batch_size must be >= 1, got {batch_size}")
-        _require(trigger_word is None or bool(trigger_word.strip()), "trigger_word must not be blank")
+        require(kind in ADAPTER_KINDS, f"unknown adapter kind {kind!r}; kinds: {', '.join(ADAPTER_KINDS)}")
+        require(steps >= 1, f"steps must be >= 1, got {steps}")
+        require(np.isfinite(lr) and lr > 0, f"lr must be > 0, got {lr}")
+        require(resolution >= 8 and resolution % 8 == 0, f"resolution must be a multiple of 8, got {resolution}")
+        require(np.isfinite(lam) and lam >= 0, f"lam must be >= 0, got {lam}")
+        require(0 <= cond_drop < 1, f"cond_drop must be in [0, 1), got {cond_drop}")
+        require(0 <= plain_fraction <= 1, f"plain_fraction must be in [0, 1], got {plain_fraction}")
+        require(checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        require(tokens >= 1, f"tokens must be >= 1, got {tokens}")
+        require(batch_size >= 1, f"batch_size must be >= 1, got {batch_size}")
+        require(trigger_word is None or bool(trigger_word.strip()), "trigger_word must not be blank")
         self.pipeline, self.kind = pipeline, kind
         self.steps, self.lr, self.resolution, self.seed = int(steps), float(lr), int(resolution), int(seed)
         self.lam, self.cond_drop, self.plain_fraction = float(lam), float(cond_drop), float(plain_fraction)
@@ -94,7 +102,7 @@ class AdapterTrainer:
         check_examples(examples)
         unet = self.pipeline.unet
         config = default_config(unet, self.kind, self.tokens)
-        saved = _snapshot_training_flags(self.pipeline)
+        saved = snapshot_training_flags(self.pipeline)
         projection, adapter = build_modules(unet, config, seed=self.seed)
         try:
             for model in (unet, self.pipeline.vae, self.pipeline.text_encoder):
@@ -105,9 +113,10 @@ class AdapterTrainer:
             for p in params:
                 p.requires_grad_(True)
             optimizer = torch.optim.AdamW(params, lr=self.lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
-            start, losses = self._resume(checkpoints, named, optimizer)
+            start, losses = restore_training_state(checkpoints, fmt=CHECKPOINT_FORMAT, settings=self._settings(),
+                                                   named=named, optimizer=optimizer, what="adapter")
             data = self._prepare(examples)
-            noise_scheduler = _training_noise_scheduler(self.pipeline.scheduler.config)
+            noise_scheduler = training_noise_scheduler(self.pipeline.scheduler.config)
             adapter.attach()
             adapter.record_increments = self.kind == "fact"
             projection.train()
@@ -122,13 +131,15 @@ class AdapterTrainer:
                     losses.append(float(loss.detach()))
                     done = step + 1
                     if checkpoints is not None and done % self.checkpoint_every == 0:
-                        checkpoints.save(done, self._checkpoint(done, named, optimizer, losses))
+                        checkpoints.save(done, pack_training_state(fmt=CHECKPOINT_FORMAT, step=done,
+                                                              settings=self._settings(), named=named,
+                                                              optimizer=optimizer, losses=losses))
                     if progress is not None:
                         progress(done, self.steps, losses[-1])
         finally:
             adapter.detach()
             adapter.set_face_tokens(None)
-            _restore_training_flags(self.pipeline, saved)
+            restore_training_flags(self.pipeline, saved)
         projection.eval()
         adapter.train(False)
         return AdapterWeights(kind=self.kind, state_dict=export_state(projection, adapter), config=config, losses=losses)
@@ -147,7 +158,7 @@ class AdapterTrainer:
                 raise ValueError(f"weights config {weights.config} does not match this trainer's {config}")
             load_state(projection, adapter, weights.state_dict)
         data = self._prepare(examples)
-        noise_scheduler = _training_noise_scheduler(self.pipeline.scheduler.config)
+        noise_scheduler = training_noise_scheduler(self.pipeline.scheduler.config)
         projection.eval()
         adapter.attach()
         adapter.record_increments = self.kind == "fact"
@@ -242,58 +253,6 @@ class AdapterTrainer:
             "caption": self.caption,
         }
 
-    def _checkpoint(self, done, named, optimizer, losses) -> bytes:
-        from safetensors.torch import save
-
-        tensors = {f"param/{name}": p.detach().to("cpu").contiguous().clone() for name, p in named}
-        optim = optimizer.state_dict()
-        scalars: dict[str, dict] = {}
-        for index, state in optim["state"].items():
-            for key, value in state.items():
-                if torch.is_tensor(value):
-                    tensors[f"optimizer/{index}/{key}"] = value.detach().to("cpu").contiguous().clone()
-                else:
-                    scalars.setdefault(str(index), {})[key] = value
-        metadata = {
-            "format": CHECKPOINT_FORMAT,
-            "step": str(done),
-            "settings": json.dumps(self._settings()),
-            "param_names": json.dumps([name for name, _ in named]),
-            "optimizer_param_groups": json.dumps(optim["param_groups"]),
-            "optimizer_scalars": json.dumps(scalars),
-            "losses": json.dumps(losses),
-        }
-        return save(tensors, metadata=metadata)
-
-    def _resume(self, checkpoints, named, optimizer) -> tuple[int, list[float]]:
-        latest = checkpoints.latest() if checkpoints is not None else None
-        if latest is None:
-            return 0, []
-        step, payload = latest
-        tensors, metadata = read_safetensors(payload)
-        if metadata.get("format") != CHECKPOINT_FORMAT or int(metadata.get("step", -1)) != step:
-            raise ValueError(f"checkpoint for step {step} is not a {CHECKPOINT_FORMAT} payload of that step")
-        if json.loads(metadata["settings"]) != self._settings():
-            raise ValueError(
-                f"checkpoint at step {step} was written with settings {metadata['settings']}, "
-                f"this trainer has {json.dumps(self._settings())}; start a fresh run"
-            )
-        if json.loads(metadata["param_names"]) != [name for name, _ in named]:
-            raise ValueError("checkpoint adapter parameters do not match this UNet")
-        with torch.no_grad():
-            for name, param in named:
-                param.copy_(tensors[f"param/{name}"])
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer/"):
-                _, index, name = key.split("/", 2)
-                state.setdefault(int(index), {})[name] = value
-        for index, values in json.loads(metadata["optimizer_scalars"]).items():
-            state.setdefault(int(index), {}).update(values)
-        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["optimizer_param_groups"])})
-        return step, [float(x) for x in json.loads(metadata["losses"])]
-
-
 # -- helpers shared with inference -------------------------------------------------------------
 
 
@@ -355,30 +314,3 @@ def _target(noise_scheduler, latents, noise, timesteps) -> torch.Tensor:
     if prediction_type == "v_prediction":
         return noise_scheduler.get_velocity(latents, noise, timesteps)
     raise ValueError(f"unsupported prediction_type {prediction_type!r}")
-
-
-def _training_noise_scheduler(config):
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler.from_config(config)
-
-
-def _snapshot_training_flags(pipeline) -> dict:
-    models = {"unet": pipeline.unet, "vae": pipeline.vae, "text_encoder": pipeline.text_encoder}
-    return {
-        name: (model.training, {n: p.requires_grad for n, p in model.named_parameters()})
-        for name, model in models.items()
-    }
-
-
-def _restore_training_flags(pipeline, saved: dict) -> None:
-    for name, (training, grads) in saved.items():
-        model = getattr(pipeline, name)
-        model.train(training)
-        for param_name, param in model.named_parameters():
-            param.requires_grad_(grads.get(param_name, False))
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)

@@ -11,6 +11,7 @@ from components.adapters.fact import FactAdapter
 from components.adapters.feedface import FeedFaceControl
 from components.adapters.id_encoder import DLIB_EMBEDDING_DIM, LinearProjection, Resampler
 from components.adapters.types import ADAPTER_KINDS, AdapterWeights
+from components.diffusion.training_state import read_safetensors
 
 WEIGHTS_FORMAT = "face-adapter/1"
 
@@ -104,16 +105,6 @@ def weights_from_bytes(payload: bytes) -> AdapterWeights:
         config=json.loads(metadata["config"]),
         losses=[float(x) for x in json.loads(metadata["losses"])],
     )
-
-
-def read_safetensors(payload: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors.torch import load
-
-    tensors = load(payload)
-    # load() drops the metadata; the format is an 8-byte little-endian length + JSON header.
-    header_len = int.from_bytes(payload[:8], "little")
-    header = json.loads(payload[8 : 8 + header_len])
-    return tensors, header.get("__metadata__") or {}
 
 
 def check_kind(kind) -> None:

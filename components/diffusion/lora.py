@@ -16,11 +16,19 @@ import torch
 import torch.nn.functional as F
 
 from components.diffusion.augment import face_crop
+from components.diffusion.training_state import (
+    pack_training_state,
+    require,
+    restore_training_flags,
+    restore_training_state,
+    snapshot_training_flags,
+    training_noise_scheduler,
+)
 from components.protocols import CheckpointStore
 from components.types import LoraWeights, TrainingExample
 
 TRAINING_ADAPTER = "portrait_lora_training"  # not "train": that name clashes with nn.Module.train
-CHECKPOINT_FORMAT = "portrait-lora-checkpoint/1"
+CHECKPOINT_FORMAT = "portrait-lora-checkpoint/2"
 MAX_GRAD_NORM = 1.0
 
 
@@ -41,16 +49,16 @@ class LoraTrainer:
         face_fraction: tuple[float, float] = (0.35, 0.45),
         flip: bool = True,
     ):
-        _require(rank >= 1, f"rank must be >= 1, got {rank}")
-        _require(alpha > 0, f"alpha must be > 0, got {alpha}")
-        _require(learning_rate > 0, f"learning_rate must be > 0, got {learning_rate}")
-        _require(steps >= 1, f"steps must be >= 1, got {steps}")
-        _require(resolution >= 8 and resolution % 8 == 0, f"resolution must be a multiple of 8, got {resolution}")
-        _require(batch_size >= 1, f"batch_size must be >= 1, got {batch_size}")
-        _require(checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {checkpoint_every}")
-        _require(len(target_modules) > 0, "target_modules must not be empty")
+        require(rank >= 1, f"rank must be >= 1, got {rank}")
+        require(alpha > 0, f"alpha must be > 0, got {alpha}")
+        require(learning_rate > 0, f"learning_rate must be > 0, got {learning_rate}")
+        require(steps >= 1, f"steps must be >= 1, got {steps}")
+        require(resolution >= 8 and resolution % 8 == 0, f"resolution must be a multiple of 8, got {resolution}")
+        require(batch_size >= 1, f"batch_size must be >= 1, got {batch_size}")
+        require(checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        require(len(target_modules) > 0, "target_modules must not be empty")
         low, high = face_fraction
-        _require(0 < low <= high <= 1, f"face_fraction must satisfy 0 < low <= high <= 1, got {face_fraction}")
+        require(0 < low <= high <= 1, f"face_fraction must satisfy 0 < low <= high <= 1, got {face_fraction}")
         self.pipeline = pipeline
         self.rank, self.alpha, self.learning_rate = int(rank), alpha, float(learning_rate)
         self.steps, self.resolution, self.batch_size = int(steps), int(resolution), int(batch_size)
@@ -69,15 +77,17 @@ class LoraTrainer:
         unet = self.pipeline.unet
         if getattr(unet, "peft_config", None):
             raise ValueError(f"the UNet already carries adapters {list(unet.peft_config)}; unload them before training")
-        saved = _snapshot_training_flags(self.pipeline)
+        saved = snapshot_training_flags(self.pipeline)
         try:
             named_params = self._attach_adapter(unet)
             params = [p for _, p in named_params]
             optimizer = torch.optim.AdamW(params, lr=self.learning_rate, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
             lr_scheduler = _cosine_schedule(optimizer, self.steps)
-            start, losses = self._resume(checkpoints, named_params, optimizer, lr_scheduler)
+            start, losses = restore_training_state(checkpoints, fmt=CHECKPOINT_FORMAT, settings=self._settings(),
+                                                   named=named_params, optimizer=optimizer,
+                                                   lr_scheduler=lr_scheduler, what="LoRA")
             captions = _encode_captions(self.pipeline, examples)
-            noise_scheduler = _training_noise_scheduler(self.pipeline.scheduler.config)
+            noise_scheduler = training_noise_scheduler(self.pipeline.scheduler.config)
             unet.train()
             with torch.enable_grad():
                 for step in range(start, self.steps):
@@ -90,13 +100,15 @@ class LoraTrainer:
                     losses.append(float(loss.detach()))
                     done = step + 1
                     if checkpoints is not None and done % self.checkpoint_every == 0:
-                        checkpoints.save(done, self._checkpoint(done, named_params, optimizer, lr_scheduler, losses))
+                        checkpoints.save(done, pack_training_state(
+                            fmt=CHECKPOINT_FORMAT, step=done, settings=self._settings(), named=named_params,
+                            optimizer=optimizer, losses=losses, lr_scheduler=lr_scheduler))
                     if progress is not None:
                         progress(done, self.steps, losses[-1])
             state_dict = self._export_diffusers_lora(unet)
         finally:
             _remove_training_adapter(unet)
-            _restore_training_flags(self.pipeline, saved)
+            restore_training_flags(self.pipeline, saved)
         return LoraWeights(state_dict=state_dict, rank=self.rank, alpha=self.alpha, steps=self.steps, losses=losses)
 
     # -- one step ---------------------------------------------------------------
@@ -198,80 +210,10 @@ class LoraTrainer:
             "flip": self.flip,
         }
 
-    def _checkpoint(self, done, named_params, optimizer, lr_scheduler, losses) -> bytes:
-        from safetensors.torch import save
-
-        tensors = {f"lora/{name}": p.detach().to("cpu").contiguous().clone() for name, p in named_params}
-        optim = optimizer.state_dict()
-        scalars: dict[str, dict] = {}
-        for index, state in optim["state"].items():
-            for key, value in state.items():
-                if torch.is_tensor(value):
-                    tensors[f"optimizer/{index}/{key}"] = value.detach().to("cpu").contiguous().clone()
-                else:
-                    scalars.setdefault(str(index), {})[key] = value
-        metadata = {
-            "format": CHECKPOINT_FORMAT,
-            "step": str(done),
-            "settings": json.dumps(self._settings()),
-            "param_names": json.dumps([name for name, _ in named_params]),
-            "optimizer_param_groups": json.dumps(optim["param_groups"]),
-            "optimizer_scalars": json.dumps(scalars),
-            "lr_scheduler": json.dumps(lr_scheduler.state_dict()),
-            "losses": json.dumps(losses),
-        }
-        return save(tensors, metadata=metadata)
-
-    def _resume(self, checkpoints, named_params, optimizer, lr_scheduler) -> tuple[int, list[float]]:
-        latest = checkpoints.latest() if checkpoints is not None else None
-        if latest is None:
-            return 0, []
-        step, payload = latest
-        tensors, metadata = _read_checkpoint(payload)
-        if metadata.get("format") != CHECKPOINT_FORMAT or int(metadata["step"]) != step:
-            raise ValueError(f"checkpoint for step {step} is not a {CHECKPOINT_FORMAT} payload of that step")
-        if json.loads(metadata["settings"]) != self._settings():
-            raise ValueError(
-                f"checkpoint at step {step} was written with settings {metadata['settings']}, "
-                f"this trainer has {json.dumps(self._settings())}; start a fresh run"
-            )
-        if json.loads(metadata["param_names"]) != [name for name, _ in named_params]:
-            raise ValueError("checkpoint LoRA parameters do not match this UNet")
-        with torch.no_grad():
-            for name, param in named_params:
-                param.copy_(tensors[f"lora/{name}"])
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer/"):
-                _, index, name = key.split("/", 2)
-                state.setdefault(int(index), {})[name] = value
-        for index, values in json.loads(metadata["optimizer_scalars"]).items():
-            state.setdefault(int(index), {}).update(values)
-        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["optimizer_param_groups"])})
-        lr_scheduler.load_state_dict(json.loads(metadata["lr_scheduler"]))
-        return step, [float(x) for x in json.loads(metadata["losses"])]
-
-
-def _read_checkpoint(payload: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors.torch import load
-
-    tensors = load(payload)
-    # load() drops the metadata; the format is an 8-byte little-endian length + JSON header.
-    header_len = int.from_bytes(payload[:8], "little")
-    header = json.loads(payload[8 : 8 + header_len])
-    return tensors, header.get("__metadata__") or {}
-
-
 def _cosine_schedule(optimizer, steps: int):
     from diffusers.optimization import get_scheduler
 
     return get_scheduler("cosine", optimizer, num_warmup_steps=0, num_training_steps=steps)
-
-
-def _training_noise_scheduler(config):
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler.from_config(config)
 
 
 def _encode_captions(pipeline, examples: list[TrainingExample]) -> dict[str, torch.Tensor]:
@@ -295,22 +237,6 @@ def _remove_training_adapter(unet) -> None:
         unet.unload_lora()
 
 
-def _snapshot_training_flags(pipeline) -> dict:
-    models = {"unet": pipeline.unet, "vae": pipeline.vae, "text_encoder": pipeline.text_encoder}
-    return {
-        name: (model.training, {n: p.requires_grad for n, p in model.named_parameters()})
-        for name, model in models.items()
-    }
-
-
-def _restore_training_flags(pipeline, saved: dict) -> None:
-    for name, (training, grads) in saved.items():
-        model = getattr(pipeline, name)
-        model.train(training)
-        for param_name, param in model.named_parameters():
-            param.requires_grad_(grads.get(param_name, False))
-
-
 def _check_examples(examples: list[TrainingExample]) -> None:
     if not examples:
         raise ValueError("no training examples")
@@ -322,8 +248,3 @@ def _check_examples(examples: list[TrainingExample]) -> None:
             raise ValueError(f"example {index}: bbox must have 4 values")
         if not isinstance(example.caption, str):
             raise ValueError(f"example {index}: caption must be a string")
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)

@@ -60,7 +60,7 @@ def test_checkpoints_are_safetensors_and_resume_gives_identical_weights(tiny_pip
     assert sorted(store.saved) == [2, 4, 6]
     payload = store.saved[4]
     assert not payload.startswith(b"\x80")  # not a pickle
-    assert any(k.startswith("lora/") for k in load(payload))
+    assert any(k.startswith("param/") for k in load(payload))
 
     resumed_store = MemoryCheckpoints(initial=(4, payload))
     calls = []

@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
+# torch's OpenMP threads busy-wait: many times slower when the 2 cores are shared
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: setup demo test bench clean
 

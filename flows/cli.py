@@ -16,8 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     from flows.joblock import JobBusy
     from flows.portrait import NoUsablePhotos
 
+    from flows.settings import no_heartbeat_on_a_temporary_server
+
     try:
-        return args.handler(args)
+        with no_heartbeat_on_a_temporary_server():
+            return args.handler(args)
     except NoUsablePhotos as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -181,13 +184,16 @@ def portrait_config(args: argparse.Namespace):
 def _portrait(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from flows.portrait import portrait_flow, resolve_style
+    from flows.joblock import JobLock
+    from flows.portrait import job_dir, portrait_flow, resolve_style
 
     try:
         config = portrait_config(args)
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
     resolve_style(config)  # unknown style: fail before any work
+    with JobLock(job_dir(args.out, config.user)):  # busy: fail now, not after the server started
+        pass
     if config.base.spec == "tiny":
         print("note: --base-model tiny is a tiny random TEST model: it exercises every stage "
               "but makes no real portraits")

@@ -8,13 +8,15 @@ from prefect import flow
 from prefect.futures import PrefectFuture, wait
 
 from flows.config import CurationConfig
+from flows.joblock import JobLock
 from flows.progress import StageProgress
 from flows.runners import make_task_runner
 from flows.runs import RunRecord, load_run, new_run_id, save_run
-from tasks.assemble import assemble_task, dataset_location, known_hashes
+from tasks.assemble import assemble_task, dataset_location, known_hashes, part_name
 from tasks.dataset import DatasetStore
 from tasks.curation import STAGES, curation_stage
 from tasks.ingest import ingest_task
+from tasks.storage import remove_stale_temporaries
 from tasks.workspace import Workspace, input_key
 
 
@@ -35,11 +37,15 @@ def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = Non
     try:
         if not (reuse_batches and record.batches):
             ingested = ingest_task(inputs, str(workspace.root), config.load, config.batch_size,
-                                   known_hashes(str(workspace.root), exclude=record.part, dataset=config.dataset))
+                                   known_hashes(str(workspace.root), exclude=_own_parts(record), dataset=config.dataset))
             record.batches = ingested.batches
             record.mark("ingest", "done", [input_key(b) for b in ingested.batches])
             save_run(workspace.root, record)
         finals = _run_stages(workspace, record, config, refresh_from)
+        # Claim the part before writing it: a kill between the write and the record's
+        # update must not make the next run skip these photos as "already curated".
+        record.mark("assemble", "running", [part_name(finals, config.single_identity, config.identity_threshold)])
+        save_run(workspace.root, record)
         assembled = assemble_task(finals, str(workspace.root), config.single_identity, config.dataset,
                                   config.identity_threshold)
         _replace_part(workspace, record, assembled.part, config.dataset)
@@ -51,6 +57,12 @@ def curate_flow(inputs: list[str], out: str, config: CurationConfig | None = Non
         raise
     finally:
         save_run(workspace.root, record)
+
+
+def _own_parts(record: RunRecord) -> list[str]:
+    """Parts this run wrote or was writing: its photos are not "already curated"."""
+    claimed = record.stages.get("assemble")
+    return [p for p in [record.part, *(claimed.keys if claimed and claimed.state == "running" else [])] if p]
 
 
 def _start_record(workspace: Workspace, inputs: list[str], config: CurationConfig, run_id: str | None) -> RunRecord:
@@ -122,7 +134,9 @@ def _replace_part(workspace: Workspace, record: RunRecord, part: str | None, dat
 
 def run_curation(inputs: list[str], out: str, config: CurationConfig, run_id: str | None = None,
                  reuse_batches: bool = False, refresh_from: str | None = None) -> dict:
-    """Run the flow with the task runner the configuration asks for."""
+    """Run the flow with the task runner the configuration asks for, holding OUT's lock."""
     runner = make_task_runner(config.runner, config.workers, config.dask_address)
-    return curate_flow.with_options(task_runner=runner)(inputs=inputs, out=out, config=config, run_id=run_id,
-                                                        reuse_batches=reuse_batches, refresh_from=refresh_from)
+    with JobLock(Workspace(out).root):
+        remove_stale_temporaries(out)
+        return curate_flow.with_options(task_runner=runner)(inputs=inputs, out=out, config=config, run_id=run_id,
+                                                            reuse_batches=reuse_batches, refresh_from=refresh_from)

@@ -16,7 +16,7 @@ from tasks.adapter import generate_train_free_task
 from tasks.config import BaseModelConfig
 from tasks.portrait import curated_ok, fuse_task, generate_task, rank_task, select_task, train_task
 from tasks.records import from_table
-from tasks.storage import read_parquet
+from tasks.storage import read_parquet, remove_stale_temporaries
 from tasks.styles import load_style_library, style_from_lora_file
 from tasks.workspace import Workspace
 
@@ -48,6 +48,7 @@ def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_bat
     style = resolve_style(config)  # validated before any work starts
     job = Workspace(job_dir(out, config.user))
     with JobLock(job.root):
+        remove_stale_temporaries(job.root)
         root = str(job.root)
         curated = curate_flow(inputs=photos, out=root, config=config.curation, run_id=CURATION_RUN_ID,
                               reuse_batches=reuse_batches, refresh_from=refresh_from)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 
@@ -26,8 +25,7 @@ def write_outputs(root: Path, workroot: str, part: str, template: str, ranked: s
     portraits = _write_pngs(root / "portraits", kept)
     lora_copy = root / "face_lora.safetensors"
     if lora is not None:  # train-free jobs have no face LoRA
-        shutil.copyfile(root / lora, lora_copy.with_suffix(".tmp"))
-        lora_copy.with_suffix(".tmp").replace(lora_copy)
+        atomic_write_bytes(lora_copy, (root / lora).read_bytes())
     usable = curated_ok(workroot, part)
     template_record = from_table(read_parquet(root / template))[0]
     best = max((r["score"] for r in kept), default=None)

@@ -70,9 +70,16 @@ def dataset_location(root: str, dataset: str | None) -> str:
     return dataset or str(Workspace(root).root / DATASET_DIR)
 
 
-def known_hashes(root: str, exclude: str | None, dataset: str | None = None) -> set[str]:
-    """sha256 of every photo already in the dataset, except in the part `exclude`."""
+def known_hashes(root: str, exclude: list[str], dataset: str | None = None) -> set[str]:
+    """sha256 of every photo already in the dataset, except in the parts `exclude`."""
     return DatasetStore(dataset_location(root, dataset)).hashes(exclude)
+
+
+def part_name(batches: list[str], single_identity: bool, identity_threshold: float) -> str:
+    """The dataset part a run's batches become (known before it is written, so a run can claim it)."""
+    key = digest("assemble", [input_key(b) for b in batches], single_identity, identity_threshold,
+                 code_version("assemble", None))
+    return f"part-{key}.parquet"
 
 
 def assemble(batches: list[str], root: str, single_identity: bool, dataset: str | None = None,
@@ -85,10 +92,8 @@ def assemble(batches: list[str], root: str, single_identity: bool, dataset: str 
         return Assembled(part=None)
     assign_identities(records, identity_threshold, single_identity)
     apply_majority_per_identity(records)
-    key = digest("assemble", [input_key(b) for b in batches], single_identity, identity_threshold,
-                 code_version("assemble", None))
     store = DatasetStore(dataset_location(root, dataset))
-    name = f"part-{key}.parquet"
+    name = part_name(batches, single_identity, identity_threshold)
     if not store.exists(name):
         store.write(name, final_table(records))
     part = store.where(name)

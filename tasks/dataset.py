@@ -68,11 +68,11 @@ class DatasetStore:
         if self.exists(name):
             self.fs.delete_file(f"{self.path}/{name}")
 
-    def hashes(self, exclude: str | None = None) -> set[str]:
-        """sha256 of every photo already in the dataset, except in the part `exclude`."""
-        skip = self.name_of(exclude) if exclude else None
+    def hashes(self, exclude: list[str] = ()) -> set[str]:
+        """sha256 of every photo already in the dataset, except in the parts `exclude` (this run's own)."""
+        skip = {self.name_of(e) for e in exclude if e}
         found: set[str] = set()
         for name in self.parts():
-            if name != skip:
+            if name not in skip:
                 found.update(self.read(name, columns=["sha256"]).column("sha256").to_pylist())
         return found

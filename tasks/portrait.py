@@ -8,6 +8,7 @@ reuses it and Prefect shows the task as Cached.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig,
         StableDiffusionPipeline.save_lora_weights(str(staging), unet_lora_layers=weights.state_dict,
                                                   safe_serialization=True)
         (staging / LORA_FILE).replace(output)  # atomic: the LoRA exists whole or not at all
+        shutil.rmtree(staging, ignore_errors=True)
     return workspace.relative(output)
 
 

@@ -73,3 +73,11 @@ def write_parquet(path: str | Path, table: pa.Table) -> Path:
 
 def read_parquet(path: str | Path) -> pa.Table:
     return pq.read_table(path)
+
+
+def remove_stale_temporaries(root: str | Path) -> list[Path]:
+    """Temp files a killed write left behind. Call only while holding the job's lock."""
+    stale = [p for p in Path(root).rglob("*.tmp") if p.is_file() and p.name.startswith(".")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -57,6 +57,9 @@ class GrabCutHeadSegmenter:
         is_fg = np.isin(prior, (cv2.GC_FGD, cv2.GC_PR_FGD))
         if is_fg.any() and not is_fg.all():  # GrabCut needs samples of both
             bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+            # GrabCut seeds its colour models by k-means on OpenCV's per-thread RNG: reseed so a
+            # mask does not depend on what this thread segmented before (0 = a fresh thread's state).
+            cv2.setRNGSeed(0)
             cv2.grabCut(small, gc_mask, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
         head_small = np.isin(gc_mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
 

@@ -2,15 +2,18 @@
 
     python bench/curate.py [--photos 200] [--workers 2] [--batch-size 16]
 
-Both paths run the same stage functions on the same batches with the same
-number of workers; the flow's time excludes the temporary server's start-up
-(a fixed cost, reported separately).
+Runs, on the same unique ~1 MP photos: the stage functions called directly
+with 1 worker and with `--workers` threads (scaling), the flow on the
+threads runner (Prefect's overhead: flow/direct), and the flow on a Dask
+local cluster of `--workers` processes. Flow times exclude the temporary
+server's start-up (a fixed cost, reported separately).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -44,21 +47,24 @@ def run_direct(photos: Path, out: Path, config: CurationConfig) -> tuple[float, 
     return time.perf_counter() - started, per_stage
 
 
-def run_flow(photos: Path, out: Path, config: CurationConfig) -> tuple[float, float]:
+def start_server() -> float:
     from prefect import flow
-
-    from flows.curate import run_curation
 
     @flow
     def warm_up() -> None:
-        """Starts the temporary server so the timed run measures the flow, not the start-up."""
+        """Starts the temporary server so the timed runs measure the flow, not the start-up."""
 
     t = time.perf_counter()
     warm_up()
-    startup = time.perf_counter() - t
+    return time.perf_counter() - t
+
+
+def run_flow(photos: Path, out: Path, config: CurationConfig) -> float:
+    from flows.curate import run_curation
+
     t = time.perf_counter()
     run_curation([str(photos)], str(out), config)
-    return time.perf_counter() - t, startup
+    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -71,17 +77,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         photos = Path(tmp) / "photos"
         unique_photos(photos, args.photos)
+        direct_one, _ = run_direct(photos, Path(tmp) / "direct-1", config.model_copy(update={"workers": 1}))
         direct, per_stage = run_direct(photos, Path(tmp) / "direct", config)
-        flow_time, startup = run_flow(photos, Path(tmp) / "flow", config)
-    n = args.photos
-    rows = [("photos", f"{n} (~1 MP JPEG, {args.workers} workers, batches of {args.batch_size})"),
-            ("direct photos/s", f"{n / direct:.2f}   (target >= 2)"),
-            ("flow photos/s", f"{n / flow_time:.2f}"),
+        startup = start_server()
+        flow_time = run_flow(photos, Path(tmp) / "flow", config)
+        dask_time = run_flow(photos, Path(tmp) / "dask", config.model_copy(update={"runner": "dask"}))
+    n, w = args.photos, args.workers
+    rows = [("photos", f"{n} (~1 MP JPEG, batches of {args.batch_size})"),
+            ("direct, 1 worker photos/s", f"{n / direct_one:.2f}"),
+            (f"direct, {w} threads photos/s", f"{n / direct:.2f}   (target >= 2)"),
+            (f"flow, {w} threads photos/s", f"{n / flow_time:.2f}"),
+            (f"flow, Dask {w} processes photos/s", f"{n / dask_time:.2f}   (cluster start included)"),
             ("flow / direct time", f"{flow_time / direct:.3f}   (target <= 1.10)"),
+            (f"{w} workers vs 1 (direct)", f"{direct_one / direct:.2f}x   (target >= 1.8x)"),
+            (f"Dask {w} vs direct 1 worker", f"{direct_one / dask_time:.2f}x"),
             ("server start-up s", f"{startup:.1f}   (excluded above)")]
     rows += [(f"  {stage} s/photo", f"{sec / n * args.workers:.4f}  ({sec:.1f} s wall)") for stage, sec in per_stage.items()]
     rows.append(("peak RSS MiB", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"))
-    print_table("curation benchmark", rows)
+    text = print_table("curation benchmark", rows)
+    folder = Path(__file__).resolve().parent / "results"
+    folder.mkdir(exist_ok=True)
+    (folder / f"curate-{socket.gethostname()}.txt").write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python bench/run_all.py [--quick] [--only curate,portrait] [--timeout SECONDS]
 
-Runs bench/curate.py, bench/rerun.py, bench/portrait.py and bench/gpu.py in
+Runs bench/curate.py, bench/rerun.py, bench/portrait.py, bench/adapter.py (CPU, then --gpu) and bench/gpu.py in
 turn (a script that does not exist yet is skipped with a note; gpu.py skips
 itself without CUDA), shows each one's output as it finishes, then prints
 one combined table. Exits non-zero when a benchmark failed.
@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import print_table  # noqa: E402
 
-BENCHMARKS = ("curate", "rerun", "portrait", "gpu")
+BENCHMARKS = ("curate", "rerun", "portrait", "adapter", "gpu", "adapter-gpu")
+SCRIPTS = {"adapter-gpu": ("adapter", ["--gpu"])}  # benchmark name -> (script, its arguments)
 QUICK_ARGS = {"curate": ["--photos", "20"]}  # --quick: a smaller curation run; the others are small already
 ROW = re.compile(r"^(\s*\S(?:.*?\S)?)\s{2,}(\S.*)$")  # print_table's "key  value" (key padded, >= 2 spaces)
 TRAILER = re.compile(r"^(saved|dry run|note):", re.IGNORECASE)
@@ -63,10 +64,11 @@ def parse_tables(stdout: str) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def run_one(name: str, extra: list[str], timeout: float | None) -> Outcome:
-    script = REPO / "bench" / f"{name}.py"
+    stem, fixed = SCRIPTS.get(name, (name, []))
+    script = REPO / "bench" / f"{stem}.py"
     if not script.is_file():
-        return Outcome(name, "skipped", note=f"bench/{name}.py not found (not written yet)")
-    command = [sys.executable, str(script), *extra]
+        return Outcome(name, "skipped", note=f"bench/{stem}.py not found (not written yet)")
+    command = [sys.executable, str(script), *fixed, *extra]
     print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
     try:

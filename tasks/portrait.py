@@ -191,9 +191,20 @@ def _keyed(stage: str):
     def cache_key(context: Any, parameters: dict[str, Any]) -> str:
         # How a stage is scheduled (forced, which GPU slot) does not change its output.
         params = {k: _jsonable(v) for k, v in parameters.items() if k not in ("force", "gpu")}
-        return digest(stage, params, code_version(stage, None))
+        return digest(stage, params, code_version(stage, _backend(stage, parameters)))
 
     return cache_key
+
+
+def _backend(stage: str, parameters: dict[str, Any]) -> str | None:
+    """The backend of the stage's own config: its component's source is part of the code version."""
+    from components.registry import REGISTRY
+
+    for value in parameters.values():
+        backend = getattr(value, "backend", None)
+        if backend in REGISTRY.get(stage, {}):
+            return backend
+    return None
 
 
 def _jsonable(value: Any) -> Any:

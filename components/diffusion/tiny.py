@@ -83,6 +83,8 @@ def build_tiny_pipeline(seed: int = 0):
         requires_safety_checker=False,
     )
     pipeline.set_progress_bar_config(disable=True)
+    for model in (unet, vae, text_encoder):  # an inference pipeline, as a loaded one is used: frozen, eval
+        model.requires_grad_(False).eval()
     pipeline.is_test_model = True
     return pipeline
 

@@ -103,3 +103,25 @@ def test_exported_lora_reproduces_the_trained_adapter(tiny_pipeline, examples, m
         tiny_pipeline.unload_lora_weights()
     assert not np.array_equal(with_training_adapter, base)
     np.testing.assert_allclose(reloaded, with_training_adapter, atol=1e-5)
+
+
+def test_gradient_checkpointing_trains_the_same_and_is_switched_off_after(tiny_pipeline, examples):
+    from components.diffusion.lora import LoraTrainer
+
+    plain = LoraTrainer(tiny_pipeline, steps=2, resolution=32, checkpoint_every=100).train(examples)
+    checkpointed = LoraTrainer(tiny_pipeline, steps=2, resolution=32, checkpoint_every=100,
+                               gradient_checkpointing=True).train(examples)
+    assert plain.losses == pytest.approx(checkpointed.losses, rel=1e-5)
+    assert not tiny_pipeline.unet.is_gradient_checkpointing
+
+
+def test_8bit_optimizer_needs_bitsandbytes(tiny_pipeline, examples):
+    import importlib.util
+
+    from components.diffusion.lora import LoraTrainer
+
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        LoraTrainer(tiny_pipeline, optimizer="sgd")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(ValueError, match="needs bitsandbytes"):
+            LoraTrainer(tiny_pipeline, steps=1, resolution=32, optimizer="adamw8bit").train(examples)

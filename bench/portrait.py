@@ -91,13 +91,15 @@ def warm_up_config(config):
 
 
 def load_models(config) -> None:
-    """What the stages load on first use in this thread: the base pipeline and the dlib models."""
+    """What the stages load on first use: the base pipeline and the fusion/ranking models (pooled)."""
     from tasks import models
     from tasks.diffusion_models import pipeline_for
 
     pipeline_for(config.base)
-    models.named("detect", "dlib-hog")
-    models.named("embed", "dlib-resnet")
+    with models.borrow("fuse", config.fuse, detector="detect:dlib-hog"):
+        pass
+    with models.borrow("rank", config.rank, detector="detect:dlib-hog", embedder="embed:dlib-resnet"):
+        pass
 
 
 def run_stages(photos: Path, out: Path, config) -> tuple[dict[str, float], dict]:

@@ -42,20 +42,22 @@ def orient(record: FaceRecord, config: OrientConfig, load: LoadConfig) -> None:
     photo = decode_source(record, load)
     record.format, record.exif_orientation = photo.format, photo.exif_orientation
     record.width, record.height = photo.original_size
-    record.rotation = models.component("orient", config).orient(photo.image).rotation
+    with models.borrow("orient", config) as orienter:
+        record.rotation = orienter.orient(photo.image).rotation
 
 
 def detect(record: FaceRecord, config: DetectConfig, load: LoadConfig) -> None:
     image, scale = oriented_source(record, load)
-    faces = models.component("detect", config).detect(image)
+    with models.borrow("detect", config) as detector:
+        faces = detector.detect(image)
     face = select_face(faces, min_face_px=config.min_face_px, dominance=config.dominance, pixel_scale=scale)
     _set_face(record, face, scale)
 
 
 def align(record: FaceRecord, config: AlignConfig, load: LoadConfig) -> None:
     image, scale = oriented_source(record, load)
-    aligner = models.component("align", config, detector=models.named("detect", "dlib-hog"))
-    alignment = aligner.align(image, _face_of(record, scale))
+    with models.borrow("align", config, detector="detect:dlib-hog") as aligner:
+        alignment = aligner.align(image, _face_of(record, scale))
     record.roll = alignment.roll
     record.aligned_bbox = (alignment.face.bbox / scale).tolist()
     record.aligned_landmarks = (alignment.face.landmarks / scale).tolist()
@@ -67,11 +69,13 @@ def crop(record: FaceRecord, config: CropConfig, load: LoadConfig) -> None:
                 landmarks=np.asarray(record.aligned_landmarks) * scale, score=record.detection_score or 0.0)
     alignment = Alignment(roll=record.roll, face=face, matrix=levelling_matrix(image.shape, np.radians(record.roll)),
                           size=(image.shape[1], image.shape[0]))
-    cropped = models.component("crop", config).crop(image, alignment)
+    with models.borrow("crop", config) as cropper:
+        cropped = cropper.crop(image, alignment)
     record.image = encode_png(cropped.image)
     record.crop_bbox = cropped.bbox.tolist()
     record.crop_landmarks = cropped.landmarks.tolist()
-    record.landmarks68 = models.named("landmarks", config.landmarks).landmarks68(cropped.image, cropped.bbox).tolist()
+    with models.borrow_named("landmarks", config.landmarks) as landmarker:
+        record.landmarks68 = landmarker.landmarks68(cropped.image, cropped.bbox).tolist()
     record.outside_fraction = cropped.outside_fraction
     if face_cut_by_border(np.asarray(record.bbox) * scale, image.shape):
         record.tags = [*record.tags, "cut by the photo border"]
@@ -79,33 +83,38 @@ def crop(record: FaceRecord, config: CropConfig, load: LoadConfig) -> None:
 
 
 def segment(record: FaceRecord, config: SegmentConfig, load: LoadConfig) -> None:
-    result = models.component("segment", config).segment(decode_png(record.image), _lm68(record))
+    with models.borrow("segment", config) as segmenter:
+        result = segmenter.segment(decode_png(record.image), _lm68(record))
     record.image, record.mask = encode_png(result.image), encode_png(result.mask)
 
 
 def retouch(record: FaceRecord, config: RetouchConfig, load: LoadConfig) -> None:
     if config.strength > 0:
-        image = models.component("retouch", config).retouch(decode_png(record.image), _lm68(record))
+        with models.borrow("retouch", config) as retoucher:
+            image = retoucher.retouch(decode_png(record.image), _lm68(record))
         record.image = encode_png(image)
 
 
 def tag(record: FaceRecord, config: TagConfig, load: LoadConfig) -> None:
-    tags = models.component("tag", config).tag(decode_png(record.image), np.asarray(record.crop_bbox), _lm68(record))
+    with models.borrow("tag", config) as tagger:
+        tags = tagger.tag(decode_png(record.image), np.asarray(record.crop_bbox), _lm68(record))
     record.gender, record.age, record.trigger_word = tags.gender, tags.age, tags.trigger_word
     record.tags = [*tags.tags, *record.tags]
 
 
 def quality(record: FaceRecord, config: QualityConfig, load: LoadConfig) -> None:
-    scorer = models.component("quality", config)
-    result = scorer.score(decode_png(record.image), _lm68(record), record.face_width, record.detection_score)
+    with models.borrow("quality", config) as scorer:
+        result = scorer.score(decode_png(record.image), _lm68(record), record.face_width, record.detection_score)
+        weakest = scorer.weakest(result.parts)
     record.quality, record.quality_parts = result.score, dict(result.parts)
     if result.score < config.threshold:
         raise Rejected(f"quality {result.score:.2f} below {config.threshold:.2f} "
-                       f"(weakest: {scorer.weakest(result.parts)})")
+                       f"(weakest: {weakest})")
 
 
 def embed(record: FaceRecord, config: EmbedConfig, load: LoadConfig) -> None:
-    vector = models.component("embed", config).embed(decode_png(record.image), np.asarray(record.crop_bbox))
+    with models.borrow("embed", config) as embedder:
+        vector = embedder.embed(decode_png(record.image), np.asarray(record.crop_bbox))
     record.embedding = [float(v) for v in vector]
 
 

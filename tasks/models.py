@@ -1,39 +1,70 @@
-"""Components built once per worker and reused by every batch.
+"""Components built once per worker process and lent to one thread at a time.
 
-The cache is per worker thread on purpose: dlib's DNN keeps activations in
-the network object, so one instance must not serve two threads at once. With
-thread, process or Dask runners each worker loads each model once, and
-nothing heavy crosses a process boundary (tasks get configs, never models).
+A pool per (stage, backend, options): a thread borrows an idle instance (or
+a new one is built when all are busy) and gives it back after the call. So
+each worker process loads each model once per concurrent thread, and keeps
+it across flow runs and across the short-lived threads Prefect and Dask run
+tasks in; no instance serves two threads at once (dlib's DNN keeps its
+activations in the network object). Tasks get configs, never model objects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from components import registry
 from tasks.config import StageConfig
 
-_LOCK = threading.Lock()
+
+class Pool:
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Any]:
+        with self._lock:
+            item = self._idle.pop() if self._idle else None
+        if item is None:
+            item = self._build()
+        try:
+            yield item
+        finally:
+            with self._lock:
+                self._idle.append(item)
 
 
-def component(stage: str, config: StageConfig, **dependencies: Any) -> Any:
-    """The component for `config`, built on first use in this process."""
-    return _cached(stage, config.backend, tuple(sorted(config.component_options().items())),
-                   tuple(sorted(dependencies.items(), key=lambda kv: kv[0])))
+def borrow(stage: str, config: StageConfig, **dependencies: str):
+    """`with borrow("align", config, detector="detect:dlib-hog") as aligner: ...`
+
+    `dependencies` name constructor arguments built from "stage:backend" (each
+    instance gets its own, so they are never shared between threads either).
+    """
+    return _pool(stage, config.backend, tuple(sorted(config.component_options().items())),
+                 tuple(sorted(dependencies.items()))).borrow()
 
 
-def named(stage: str, backend: str, **options: Any) -> Any:
-    return _cached(stage, backend, tuple(sorted(options.items())), ())
+def borrow_named(stage: str, backend: str, **options: Any):
+    return _pool(stage, backend, tuple(sorted(options.items())), ()).borrow()
+
+
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(stage: str, backend: str, options: tuple, dependencies: tuple) -> Pool:
+    with _POOLS_LOCK:
+        return _pool_for(stage, backend, options, dependencies)
 
 
 @functools.cache
-def _build(stage: str, backend: str, options: tuple, dependencies: tuple, thread: int) -> Any:
-    return registry.create(stage, backend, **dict(options), **dict(dependencies))
+def _pool_for(stage: str, backend: str, options: tuple, dependencies: tuple) -> Pool:
+    def build() -> Any:
+        deps = {name: registry.create(*spec.split(":", 1)) for name, spec in dependencies}
+        return registry.create(stage, backend, **dict(options), **deps)
 
-
-def _cached(stage: str, backend: str, options: tuple, dependencies: tuple) -> Any:
-    # Two threads asking for the same model at once must not both load it.
-    with _LOCK:
-        return _build(stage, backend, options, dependencies, threading.get_ident())
+    return Pool(build)

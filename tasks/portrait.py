@@ -19,6 +19,7 @@ from prefect import task
 from components.diffusion.styles import Style, build_prompt
 from components.ranking import top_k
 from components.types import GenerationRequest, TrainingExample
+from components import registry
 from tasks import models
 from tasks.checkpoints import FileCheckpointStore
 from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig
@@ -107,7 +108,7 @@ def generate_images(lora: str, part: str, root: str, config: GenerateConfig, sty
         face_weight=style.face_weight, style_weight=style.style_weight, batch_size=config.batch_size)
     style_weights = load_file(style_lora) if style_lora else None
     with gpu_slot(gpu):
-        generator = models.named("generate", config.backend, pipeline=pipeline_for(base), device=device())
+        generator = registry.create("generate", config.backend, pipeline=pipeline_for(base), device=device())
         images = generator.generate(request, load_file(workspace.path(lora)), style_weights)
     rows = [dict(index=i, seed=s, style=style.name, prompt=prompt, negative_prompt=negative,
                  generated=encode_png(img), image=None, faces=None, score=None, rank=None, reason="")
@@ -135,11 +136,11 @@ def fuse_images(generated: str, template: str, root: str, config: FuseConfig, fo
     if force or not output.exists():
         rows = read_parquet(workspace.path(generated)).to_pylist()
         template_image = decode_png(from_table(read_parquet(workspace.path(template)))[0].image)
-        fuser = models.component("fuse", config, detector=models.named("detect", "dlib-hog"))
-        for row in rows:
-            fused = fuser.fuse(template_image, decode_png(row["generated"]))
-            row["image"] = encode_png(fused.image) if fused.image is not None else None
-            row["reason"] = fused.reason
+        with models.borrow("fuse", config, detector="detect:dlib-hog") as fuser:
+            for row in rows:
+                fused = fuser.fuse(template_image, decode_png(row["generated"]))
+                row["image"] = encode_png(fused.image) if fused.image is not None else None
+                row["reason"] = fused.reason
         write_parquet(output, pa.Table.from_pylist(rows, schema=PORTRAIT_SCHEMA))
     return workspace.relative(output)
 
@@ -154,10 +155,9 @@ def rank_images(fused: str, template: str, part: str, root: str, config: RankCon
     template_record = from_table(read_parquet(workspace.path(template)))[0]
     users = np.asarray([r.embedding for r in curated_ok(root, part)], dtype=np.float32)
     candidates = [i for i, row in enumerate(rows) if row["image"] is not None]
-    ranker = models.component("rank", config, detector=models.named("detect", "dlib-hog"),
-                              embedder=models.named("embed", "dlib-resnet"))
-    scores = ranker.score([decode_png(rows[i]["image"]) for i in candidates],
-                          np.asarray(template_record.embedding, dtype=np.float32), users)
+    with models.borrow("rank", config, detector="detect:dlib-hog", embedder="embed:dlib-resnet") as ranker:
+        scores = ranker.score([decode_png(rows[i]["image"]) for i in candidates],
+                              np.asarray(template_record.embedding, dtype=np.float32), users)
     for i, score in zip(candidates, scores):
         rows[i].update(faces=score.faces, score=None if math.isnan(score.score) else score.score,
                        reason=score.reason)

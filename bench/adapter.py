@@ -34,7 +34,7 @@ def examples(size: int, count: int = 6):
     for i in range(count):
         name = "ab"[i % 2]
         image = np.full((size, size, 3), 255, np.uint8)
-        image[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = (60 + 40 * i, 120, 200 - 20 * i)
+        image[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = (60 + 30 * i, 120, 200 - 20 * i)
         mask = np.zeros((size, size), np.uint8)
         mask[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 255
         made.append(AdapterExample(image=image, mask=mask, embedding=people[name] + 0.01 * i, identity=name))

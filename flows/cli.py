@@ -153,6 +153,8 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=None, help="training and generation size (default 512 / style)")
     p.add_argument("--gen-steps", type=int, default=None, help="sampling steps (default: the style's)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--min-photos", type=int, default=1, help="warn when fewer photos survive curation")
+    p.add_argument("--fail-below-min-photos", action="store_true", help="stop instead of warning")
     p.add_argument("--mode", choices=["train", "train-free"], default="train")
     p.add_argument("--adapter", default=None, help="train-free mode: folder from `train-adapter`")
     p.add_argument("--adapter-scale", type=float, default=0.5)
@@ -176,7 +178,7 @@ def portrait_config(args: argparse.Namespace):
         generate=GenerateConfig(num_images=args.num_images, seed=args.seed, resolution=args.resolution,
                                 steps=args.gen_steps),
         rank=RankConfig(keep=args.keep),
-        mode=args.mode,
+        mode=args.mode, min_photos=args.min_photos, fail_below_min_photos=args.fail_below_min_photos,
         train_free=TrainFreeConfig(adapter=args.adapter, scale=args.adapter_scale) if args.adapter else None,
     )
 
@@ -198,6 +200,8 @@ def _portrait(args: argparse.Namespace) -> int:
         print("note: --base-model tiny is a tiny random TEST model: it exercises every stage "
               "but makes no real portraits")
     summary = portrait_flow(photos=args.photos, out=args.out, config=config)
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     for key in ("photos used", "steps trained", "images generated", "images kept", "best score", "face LoRA",
                 "results", "report"):
         print(f"{key}: {summary[key]}")

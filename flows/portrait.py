@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.curate import curate_flow, is_forced
@@ -56,7 +56,7 @@ def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_bat
         usable = curated_ok(root, part) if part else []
         if not usable:
             raise NoUsablePhotos(_no_photo_message(root, part))
-        _check_minimum(config, len(usable))
+        warnings = _check_minimum(config, len(usable))
         record = _portrait_record(job, photos, config)
         run = StageRunner(job, record, refresh_from)
         if config.mode == "train-free":
@@ -74,6 +74,7 @@ def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_bat
         ranked = run("rank", fused, template, part, root, config.rank)
         summary = write_outputs(job.root, root, part, template, ranked, lora, style, config, steps,
                                 test_model=_is_test_model(config.base))
+        summary["warnings"] = warnings
         _publish_artifacts(summary)
         record.state = "completed"
         save_run(job.root, record)
@@ -117,13 +118,16 @@ def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) 
     return record
 
 
-def _check_minimum(config: PortraitConfig, usable: int) -> None:
+def _check_minimum(config: PortraitConfig, usable: int) -> list[str]:
+    """Warnings for the summary; an error instead when the configuration says so."""
     if usable >= config.min_photos:
-        return
+        return []
     message = f"only {usable} usable photo(s), fewer than the configured minimum of {config.min_photos}"
     if config.fail_below_min_photos:
         raise NoUsablePhotos(message)
-    print(f"warning: {message}; identity may be weak")
+    warning = f"{message}; identity may be weak"
+    get_run_logger().warning(warning)
+    return [warning]
 
 
 def _no_photo_message(root: str, part: str | None) -> str:

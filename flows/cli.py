@@ -9,6 +9,15 @@ from collections.abc import Callable
 
 from flows.config import CurationConfig
 
+# Real portraits need SD 1.5; `tiny` is the test model (tests and `make demo` ask for it by name).
+DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+def check_base_model(spec: str, allow_pickle: bool) -> None:
+    from components.diffusion.base_model import check_base_model as check
+
+    check(spec, allow_pickle=allow_pickle)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -141,8 +150,9 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", required=True, help="user id: letters, digits, . _ - (the job folder's name)")
     p.add_argument("--style", required=True, help="a style name (see `python -m flows styles`)")
     p.add_argument("--out", required=True, help="output root; the job goes to OUT/<user>/")
-    p.add_argument("--base-model", default="tiny",
-                   help="tiny (test model) | a diffusers folder or .safetensors SD 1.5 file | a cached hub id")
+    p.add_argument("--base-model", default=DEFAULT_BASE_MODEL,
+                   help="a cached hub id (default: SD 1.5) | a diffusers folder or .safetensors SD 1.5 file | "
+                        "tiny (a random test model: no real portraits)")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickle-based weights (.ckpt/.bin/.pt)")
     p.add_argument("--style-lora", default=None, help="your own style LoRA (.safetensors)")
     p.add_argument("--styles-dir", default="data/styles")
@@ -194,6 +204,7 @@ def _portrait(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
     resolve_style(config)  # unknown style: fail before any work
+    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)  # absent: fail before any work
     with JobLock(job_dir(args.out, config.user)):  # busy: fail now, not after the server started
         pass
     if config.base.spec == "tiny":
@@ -216,7 +227,7 @@ def _validation_message(exc) -> str:
 def _train_adapter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="DATASET", help="a curated dataset (OUT/faces, OUT, or a part file)")
     p.add_argument("--kind", choices=["fact", "feedface"], default="fact")
-    p.add_argument("--base-model", default="tiny")
+    p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="as for `portrait`")
     p.add_argument("--trust-pickle", action="store_true")
     p.add_argument("--out", required=True, help="folder for adapter.safetensors, checkpoints and report.html")
     p.add_argument("--steps", type=int, default=1000)
@@ -241,6 +252,7 @@ def _train_adapter(args: argparse.Namespace) -> int:
             base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle))
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
+    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
     result = train_adapter_flow(dataset=args.dataset, out=args.out, config=config)
     print(f"trained {result['steps']} steps on {result['photos']} photos of {result['identities']} identities; "
           f"loss {result['first_loss']:.4f} -> {result['last_loss']:.4f}")

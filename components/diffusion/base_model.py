@@ -50,6 +50,24 @@ def load_base_model(
     return pipeline.to(device)
 
 
+def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
+    """Fail now, with the same clear errors as loading, without loading anything."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"base model must be a non-empty string, got {spec!r}")
+    spec = spec.strip()
+    if spec == "tiny":
+        return
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+        raise ValueError(f"pickle-based checkpoint {spec!r} refused: loading it can run arbitrary code; "
+                         "pass --trust-pickle to load it, or convert it to .safetensors")
+    if path.exists():
+        return
+    if _looks_like_path(spec):
+        raise BaseModelNotFound(f"base model {spec!r}: no such file or folder")
+    find_cached_model(spec)
+
+
 def find_cached_model(repo_id: str) -> Path:
     """The local snapshot folder of a hub id (Hugging Face cache first, then ModelScope)."""
     hf_cache = _hf_cache_dir()

@@ -83,3 +83,17 @@ def test_single_file_without_cached_config_says_so(tmp_path):
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)}, path)
     with pytest.raises(BaseModelNotFound, match="config"):
         load_base_model(str(path))
+
+
+def test_check_base_model_fails_early_without_loading(tmp_path, monkeypatch):
+    from components.diffusion.base_model import BaseModelNotFound, check_base_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    check_base_model("tiny")
+    check_base_model(str(tmp_path))  # an existing folder passes the check (loading judges its content)
+    with pytest.raises(BaseModelNotFound, match="no-such-owner/no-such-model"):
+        check_base_model("no-such-owner/no-such-model")
+    with pytest.raises(BaseModelNotFound, match="no such file"):
+        check_base_model(str(tmp_path / "missing.safetensors"))
+    with pytest.raises(ValueError, match="--trust-pickle"):
+        check_base_model(str(tmp_path / "model.ckpt"))

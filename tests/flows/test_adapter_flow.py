@@ -36,7 +36,7 @@ def adapter(request, dataset, tmp_path_factory):
     _, curated = dataset
     out = tmp_path_factory.mktemp(f"adapter-{request.param}")
     args = ["train-adapter", str(curated / "faces"), "--kind", request.param, "--out", str(out),
-            "--steps", "12", "--resolution", "64", "--checkpoint-every", "4", "--lr", "3e-3"]
+            "--steps", "12", "--resolution", "64", "--checkpoint-every", "4", "--lr", "3e-3", "--base-model", "tiny"]
     assert main(args) == 0
     return request.param, out, args
 
@@ -77,4 +77,4 @@ def test_train_free_needs_an_adapter(tmp_path):
     with pytest.raises(ValueError, match="needs an adapter"):
         tiny_config("gina", mode="train-free")
     assert main(["portrait", str(tmp_path), "--user", "gina", "--style", "studio_headshot", "--out",
-                 str(tmp_path / "o"), "--mode", "train-free"]) == 2
+                 str(tmp_path / "o"), "--mode", "train-free", "--base-model", "tiny"]) == 2

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 def args(photos, out, *extra):
     return ["portrait", str(photos), "--user", "hana", "--style", "studio_headshot", "--out", str(out),
             "--train-steps", "2", "--resolution", "64", "--num-images", "1", "--keep", "1", "--gen-steps", "1",
-            "--no-progress", *extra]
+            "--no-progress", "--base-model", "tiny", *extra]
 
 
 @pytest.fixture
@@ -24,11 +24,19 @@ def photos(small_photos):
     return small_photos
 
 
-def test_a_missing_base_model_fails_the_training_stage_and_keeps_curation(photos, tmp_path, capsys):
-    missing = tmp_path / "no-such-model.safetensors"
-    assert main(args(photos, tmp_path / "out", "--base-model", str(missing))) == 2
+def test_a_missing_base_model_is_refused_before_any_work(photos, tmp_path, capsys):
+    for missing in (str(tmp_path / "no-such-model.safetensors"), "someone/not-cached-anywhere"):
+        assert main(args(photos, tmp_path / "early", "--base-model", missing)) == 2
+        assert missing in capsys.readouterr().err
+    assert not (tmp_path / "early" / "hana" / "faces").exists()
+
+
+def test_a_base_model_that_fails_to_load_fails_the_training_stage_and_keeps_curation(photos, tmp_path, capsys):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()  # exists, so the early check passes; no model_index.json, so loading fails
+    assert main(args(photos, tmp_path / "out", "--base-model", str(broken))) == 2
     err = capsys.readouterr().err
-    assert "stage 'train' failed" in err and "no-such-model" in err
+    assert "stage 'train' failed" in err and "broken-model" in err
     job = tmp_path / "out" / "hana"
     record = json.loads((job / "runs" / "portrait.json").read_text())
     assert record["state"] == "failed" and record["stages"]["train"]["state"] == "failed"

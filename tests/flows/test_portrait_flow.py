@@ -97,7 +97,8 @@ def test_no_usable_photo_stops_before_training(faces_dir, tmp_path, capsys):
     folder.mkdir()
     (folder / "dogs.jpg").write_bytes((faces_dir / "dogs.jpg").read_bytes())
     code = main(["portrait", str(folder), "--user", "carol", "--style", "studio_headshot",
-                 "--out", str(tmp_path / "out"), "--train-steps", "2", "--resolution", "64", "--no-progress"])
+                 "--out", str(tmp_path / "out"), "--train-steps", "2", "--resolution", "64", "--no-progress",
+                 "--base-model", "tiny"])
     assert code == 1
     err = capsys.readouterr().err
     assert "dogs.jpg: rejected - no face detected" in err

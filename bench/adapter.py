@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import print_table  # noqa: E402
+from bench.common import print_table, save  # noqa: E402
 
 KINDS = ("fact", "feedface")
 
@@ -97,9 +97,7 @@ def main() -> int:
         rows = measure(build_tiny_pipeline(0), 64, 10, 20, lambda: None)
         title, name = "adapter benchmark (tiny test model, CPU)", "cpu"
     text = print_table(title, [("host", socket.gethostname()), *rows])
-    folder = Path(__file__).resolve().parent / "results"
-    folder.mkdir(exist_ok=True)
-    (folder / f"adapter-{name}-{socket.gethostname()}.txt").write_text(text + "\n")
+    save(text, f"adapter-{name}-{socket.gethostname()}.txt")
     return 0
 
 

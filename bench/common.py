@@ -11,7 +11,8 @@ from PIL import Image
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
-def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Path = SAMPLES) -> list[Path]:
+def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Path = SAMPLES,
+                  seed_offset: int = 0) -> list[Path]:
     """`count` distinct files (distinct sha256) made from the sample photos at ~`megapixels`."""
     folder.mkdir(parents=True, exist_ok=True)
     bases = []
@@ -23,7 +24,8 @@ def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Pat
     paths = []
     for i in range(count):
         pixels = np.asarray(bases[i % len(bases)]).copy()
-        pixels[0, 0] = (i % 256, (i // 256) % 256, 7)  # one pixel differs: a new photo to the dedup
+        k = i + seed_offset
+        pixels[0, 0] = (k % 256, (k // 256) % 256, 7 + k // 65536)  # one pixel differs: a new photo to the dedup
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=92)
         path = folder / f"photo_{i:04d}.jpg"
@@ -37,3 +39,16 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> str:
     text = "\n".join([title, "-" * len(title)] + [f"{k:<{width}}  {v}" for k, v in rows])
     print(text)
     return text
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save(text: str, name: str) -> Path:
+    """A benchmark's table under bench/results/, replaced whole."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(path)
+    return path

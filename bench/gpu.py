@@ -44,7 +44,7 @@ from flows.settings import apply_defaults  # noqa: E402
 apply_defaults()
 
 from bench.common import SAMPLES, print_table  # noqa: E402
-from bench.sd15_configs import MAX_TOKENS, configs  # noqa: E402
+from bench.sd15_configs import configs  # noqa: E402
 
 SKIPPED = "no CUDA device: GPU benchmark skipped"
 TARGET_JOB_S, TARGET_IMAGE_S, TARGET_PEAK_GB = 60.0, 1.0, 10.0
@@ -55,30 +55,6 @@ GB = 1024**3
 # -- the model ---------------------------------------------------------------------------------------------
 
 
-def byte_level_tokenizer():
-    """CLIP tokenizer whose vocab is the 256 byte symbols, plain and word-final, no merges.
-
-    Built the way components/diffusion/tiny.py builds the tiny model's (that
-    builder is private there): any text tokenizes, one token per byte, and
-    pads or truncates to 77 tokens like CLIP's, so the text encoder sees the
-    real shapes.
-    """
-    from transformers import CLIPTokenizer
-
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    symbols = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in symbols:
-            symbols[b] = chr(256 + extra)
-            extra += 1
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        for b in range(256):
-            vocab[symbols[b] + suffix] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
-
-
 def build_pipeline(small: bool, device: str, dtype, seed: int = 0):
     """SD 1.5 (or its scaled-down copy) with random weights, built on `device`, in `dtype`."""
     import torch
@@ -86,6 +62,8 @@ def build_pipeline(small: bool, device: str, dtype, seed: int = 0):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     cfg = configs(small=small)
+    from components.diffusion.tiny import byte_level_tokenizer
+
     tokenizer = byte_level_tokenizer()
     torch.manual_seed(seed)
     with torch.device(device):  # initialise on the device: seconds instead of a minute for 1 B parameters
@@ -438,7 +416,7 @@ def main() -> int:
     if dry:
         print("dry run: not saved")
     else:
-        from bench.portrait import save
+        from bench.common import save
 
         name = f"gpu-{device_slug(torch.cuda.get_device_name(0))}-{dt.date.today().isoformat()}.txt"
         print(f"saved: {save(text, name).relative_to(REPO)}")

@@ -34,9 +34,8 @@ from flows.settings import apply_defaults  # noqa: E402
 
 apply_defaults()
 
-from bench.common import SAMPLES, print_table  # noqa: E402
+from bench.common import SAMPLES, print_table, save  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 PHOTOS = ("obama.jpg", "obama2.jpg")
 STAGES = ("train", "generate", "select", "fuse", "rank")
 
@@ -181,15 +180,6 @@ def host_line() -> str:
 
     return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
-
-
-def save(text: str, name: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(path)
-    return path
 
 
 def main() -> None:

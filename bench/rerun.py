@@ -44,9 +44,8 @@ apply_defaults()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from flows.settings import no_heartbeat_on_a_temporary_server  # noqa: E402
-from bench.common import SAMPLES, print_table  # noqa: E402
+from bench.common import SAMPLES, print_table, save  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 PHOTOS = ("obama.jpg", "obama2.jpg")
 PORTRAIT_STAGES = ("train", "generate", "select", "fuse", "rank")
 RANK_TARGET = 0.10
@@ -147,15 +146,6 @@ def host_line() -> str:
     return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
             f"Python {platform.python_version()}")
-
-
-def save(text: str, name: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(path)
-    return path
 
 
 def main() -> None:

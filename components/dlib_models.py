@@ -38,14 +38,15 @@ def face_recognition_model():
     return dlib.face_recognition_model_v1(model_file(RESNET))
 
 
-def to_rectangle(bbox) -> "object":
+def to_rectangle(bbox):
     import dlib
 
     x0, y0, x1, y1 = (int(round(float(v))) for v in bbox)
     return dlib.rectangle(x0, y0, x1, y1)
 
 
-def shape_points(shape) -> "np.ndarray":
+def shape_points(shape):
+    """(N, 2) float array of a dlib shape's points."""
     import numpy as np
 
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)

@@ -22,7 +22,6 @@ and the losses so far; resuming from one reproduces an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 
 import numpy as np

@@ -8,7 +8,6 @@ Checkpoints are safetensors bytes (no pickle).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 
 import numpy as np

@@ -19,7 +19,7 @@ def build_tiny_pipeline(seed: int = 0):
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = _byte_level_tokenizer()
+    tokenizer = byte_level_tokenizer()
     # Module constructors draw from the global RNG and accept no generator, so
     # seed it inside fork_rng, which restores the caller's state afterwards.
     with torch.random.fork_rng(devices=[]):
@@ -89,7 +89,7 @@ def build_tiny_pipeline(seed: int = 0):
     return pipeline
 
 
-def _byte_level_tokenizer():
+def byte_level_tokenizer():
     """CLIP BPE tokenizer whose vocab is the 256 byte symbols (plain and word-final).
 
     With every byte in the vocab and no merges, any text tokenizes (one token

@@ -134,7 +134,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _styles_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--styles-dir", default="data/styles")
+    from flows.portrait_config import DEFAULT_STYLES_DIR
+
+    p.add_argument("--styles-dir", default=DEFAULT_STYLES_DIR)
 
 
 def _styles(args: argparse.Namespace) -> int:
@@ -155,7 +157,7 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
                         "tiny (a random test model: no real portraits)")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickle-based weights (.ckpt/.bin/.pt)")
     p.add_argument("--style-lora", default=None, help="your own style LoRA (.safetensors)")
-    p.add_argument("--styles-dir", default="data/styles")
+    p.add_argument("--styles-dir", default=None, help="default: the shipped data/styles")
     p.add_argument("--num-images", type=int, default=10)
     p.add_argument("--keep", type=int, default=6)
     p.add_argument("--train-steps", type=int, default=None, help="default: min(200 x photos, 800)")
@@ -181,7 +183,8 @@ def portrait_config(args: argparse.Namespace):
     train = TrainConfig(seed=args.seed, checkpoint_every=args.checkpoint_every,
                         **({"resolution": args.resolution} if args.resolution else {}))
     return PortraitConfig(
-        user=args.user, style=args.style, style_lora=args.style_lora, styles_dir=args.styles_dir,
+        user=args.user, style=args.style, style_lora=args.style_lora,
+        **({"styles_dir": args.styles_dir} if args.styles_dir else {}),
         curation=CurationConfig(single_identity=True, progress=not args.no_progress),
         base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle),
         train=train, train_steps=args.train_steps,

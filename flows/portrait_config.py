@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,7 +12,9 @@ from flows.config import CurationConfig
 from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig, TrainFreeConfig
 from tasks.gpu import GpuConfig
 
-MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
+MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800
+# The shipped style library, wherever the command is run from.
+DEFAULT_STYLES_DIR = str(Path(__file__).resolve().parents[1] / "data" / "styles")  # FaceChain: steps = min(200 x photos, 800)
 
 
 class PortraitConfig(BaseModel):
@@ -22,7 +25,7 @@ class PortraitConfig(BaseModel):
     mode: Literal["train", "train-free"] = "train"
     train_free: TrainFreeConfig | None = Field(None, description="the adapter to use in train-free mode")
     style_lora: str | None = Field(None, description="the user's own style LoRA (.safetensors)")
-    styles_dir: str = "data/styles"
+    styles_dir: str = DEFAULT_STYLES_DIR
     min_photos: int = Field(1, ge=1, description="fewer usable photos than this: warn (or fail, see below)")
     fail_below_min_photos: bool = False
     curation: CurationConfig = CurationConfig(single_identity=True)

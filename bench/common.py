@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import io
+import os
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +57,29 @@ def save(text: str, name: str) -> Path:
     tmp.write_text(text + "\n")
     tmp.replace(path)
     return path
+
+
+def private_prefect_home(prefix: str) -> None:
+    """A temporary server and database of our own, unless the user points at one.
+
+    Other processes sharing ~/.prefect race on its SQLite file. Removed at exit
+    after the server stops (atexit runs last-registered first, and the server
+    registers its own stop when it starts, after this).
+    """
+    if not os.environ.get("PREFECT_API_URL") and not os.environ.get("PREFECT_HOME"):
+        home = tempfile.mkdtemp(prefix=f"{prefix}-prefect-")
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        os.environ["PREFECT_HOME"] = home
+
+
+def start_server() -> float:
+    """Seconds to start the temporary server (an empty flow), so later timings measure work, not start-up."""
+    from prefect import flow
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> None:
+        """Starts the temporary server."""
+
+    t = time.perf_counter()
+    warm_up()
+    return time.perf_counter() - t

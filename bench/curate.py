@@ -26,7 +26,7 @@ from flows.settings import apply_defaults  # noqa: E402
 
 apply_defaults()
 
-from bench.common import print_table, save, unique_photos  # noqa: E402
+from bench.common import print_table, save, start_server, unique_photos  # noqa: E402
 from flows.config import CurationConfig  # noqa: E402
 from tasks.curation import STAGES, run_stage  # noqa: E402
 from tasks.ingest import ingest  # noqa: E402
@@ -45,18 +45,6 @@ def run_direct(photos: Path, out: Path, config: CurationConfig) -> tuple[float, 
                                     batches))
             per_stage[stage] = time.perf_counter() - t
     return time.perf_counter() - started, per_stage
-
-
-def start_server() -> float:
-    from prefect import flow
-
-    @flow
-    def warm_up() -> None:
-        """Starts the temporary server so the timed runs measure the flow, not the start-up."""
-
-    t = time.perf_counter()
-    warm_up()
-    return time.perf_counter() - t
 
 
 def run_flow(photos: Path, out: Path, config: CurationConfig) -> float:

@@ -228,14 +228,15 @@ def job_photos(folder: Path, count: int) -> Path:
 
 def time_job(model_dir: Path, tmp: Path, args, dry: bool, cuda: Cuda) -> dict:
     """The whole portrait job through portrait_flow, with the saved model as --base-model PATH."""
-    from bench.portrait import flow_task_seconds, private_prefect_home, start_server
+    from bench.common import private_prefect_home, start_server
+    from bench.portrait import flow_task_seconds
     from flows.config import CurationConfig
     from flows.portrait import portrait_flow
     from flows.portrait_config import PortraitConfig
     from tasks import diffusion_models
     from tasks.config import BaseModelConfig, GenerateConfig, RankConfig, TrainConfig
 
-    private_prefect_home(tmp)
+    private_prefect_home("bench-gpu")
     photos = job_photos(tmp / "photos", args.job_photos)
     small = {"train": TrainConfig(resolution=64), "train_steps": 1,
              "generate": GenerateConfig(num_images=1, resolution=64, steps=2), "rank": RankConfig(keep=1)}

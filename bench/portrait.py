@@ -34,16 +34,10 @@ from flows.settings import apply_defaults  # noqa: E402
 
 apply_defaults()
 
-from bench.common import SAMPLES, print_table, save  # noqa: E402
+from bench.common import SAMPLES, print_table, private_prefect_home, save, start_server  # noqa: E402
 
 PHOTOS = ("obama.jpg", "obama2.jpg")
 STAGES = ("train", "generate", "select", "fuse", "rank")
-
-
-def private_prefect_home(tmp: Path) -> None:
-    """A temporary server of our own: other processes sharing ~/.prefect race on its SQLite file."""
-    if not os.environ.get("PREFECT_API_URL") and not os.environ.get("PREFECT_HOME"):
-        os.environ["PREFECT_HOME"] = str(tmp / "prefect-home")
 
 
 def copy_samples(folder: Path, names=PHOTOS) -> Path:
@@ -51,19 +45,6 @@ def copy_samples(folder: Path, names=PHOTOS) -> Path:
     for name in names:
         shutil.copyfile(SAMPLES / name, folder / name)
     return folder
-
-
-def start_server() -> float:
-    """Seconds to start the temporary server (an empty flow), so later timings measure work, not start-up."""
-    from prefect import flow
-
-    @flow(name="bench-warm-up")
-    def warm_up() -> None:
-        """Starts the temporary server."""
-
-    t = time.perf_counter()
-    warm_up()
-    return time.perf_counter() - t
 
 
 def portrait_config(args, styles_dir: Path, base_spec: str = "tiny"):
@@ -202,7 +183,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-portrait-") as tmp:
         tmp = Path(tmp)
-        private_prefect_home(tmp)
+        private_prefect_home("bench-portrait")
         photos = copy_samples(tmp / "photos")
         config = portrait_config(args, REPO / "data" / "styles")
         startup = start_server()

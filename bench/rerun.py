@@ -20,7 +20,6 @@ The table goes to stdout and to bench/results/rerun-<hostname>.txt.
 from __future__ import annotations
 
 import argparse
-import atexit
 import datetime as dt
 import json
 import os
@@ -44,35 +43,11 @@ apply_defaults()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from flows.settings import no_heartbeat_on_a_temporary_server  # noqa: E402
-from bench.common import SAMPLES, print_table, save  # noqa: E402
+from bench.common import SAMPLES, print_table, private_prefect_home, save, start_server  # noqa: E402
 
 PHOTOS = ("obama.jpg", "obama2.jpg")
 PORTRAIT_STAGES = ("train", "generate", "select", "fuse", "rank")
 RANK_TARGET = 0.10
-
-
-def private_prefect_home() -> None:
-    """A temporary server and database of our own, unless the user points at one.
-
-    Removed at exit after the server stops (atexit runs last-registered first, and
-    the server registers its own stop when it starts, after this).
-    """
-    if not os.environ.get("PREFECT_API_URL") and not os.environ.get("PREFECT_HOME"):
-        home = tempfile.mkdtemp(prefix="bench-rerun-prefect-")
-        atexit.register(shutil.rmtree, home, ignore_errors=True)
-        os.environ["PREFECT_HOME"] = home
-
-
-def start_server() -> float:
-    from prefect import flow
-
-    @flow(name="bench-warm-up")
-    def warm_up() -> None:
-        """Starts the temporary server."""
-
-    t = time.perf_counter()
-    warm_up()
-    return time.perf_counter() - t
 
 
 def job_config(args):
@@ -160,7 +135,7 @@ def main() -> None:
 
     from flows.portrait import portrait_flow
 
-    private_prefect_home()
+    private_prefect_home("bench-rerun")
     with tempfile.TemporaryDirectory(prefix="bench-rerun-") as tmp:
         tmp = Path(tmp)
         photos = tmp / "photos"

@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 
-import cv2
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -21,16 +19,6 @@ class ReportImage:
     png: bytes
     caption: str
     details: dict[str, str] = field(default_factory=dict)
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an HxWx3 uint8 RGB (or HxW grey) array."""
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError("could not encode the image as PNG")
-    return data.tobytes()
 
 
 CSS = """

@@ -20,6 +20,7 @@ from tasks.checkpoints import FileCheckpointStore
 from tasks.config import AdapterTrainConfig, BaseModelConfig, GenerateConfig, TrainFreeConfig
 from tasks.diffusion_models import pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
+from tasks.progress import training_progress
 from tasks.imaging import decode_png, encode_png
 from tasks.portrait import PORTRAIT_SCHEMA, curated_ok
 from tasks.records import OK, FaceRecord, from_table
@@ -66,8 +67,9 @@ def train_adapter(dataset: str, out: str, config: AdapterTrainConfig, base: Base
     examples = adapter_examples(records)
     with gpu_slot(gpu):
         trainer = AdapterTrainer(pipeline_for(base), config.backend, **config.component_options())
-        weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints" / key),
-                                progress=_progress(config.steps))
+        with training_progress(config.steps, "train-adapter") as progress:
+            weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints" / key),
+                                    progress=progress)
     atomic_write_bytes(output, weights_to_bytes(weights))
     atomic_write_json(info, {"key": key, "kind": config.backend, "dataset": dataset, "photos": len(records),
                              "identities": len({e.identity for e in examples}), "train": config.model_dump(),
@@ -137,13 +139,6 @@ def _info_key(info: Path) -> str | None:
         return json.loads(info.read_text()).get("key")
     except (OSError, ValueError):
         return None
-
-
-def _progress(total: int):
-    from tasks.portrait import _advance, _progress_bar
-
-    bar = _progress_bar(total, "train-adapter")
-    return lambda step, steps, loss: _advance(bar, step, loss)
 
 
 def content_fingerprint(path: Path) -> str:

@@ -25,6 +25,7 @@ from tasks.checkpoints import FileCheckpointStore
 from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig
 from tasks.diffusion_models import device, pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
+from tasks.progress import training_progress
 from tasks.imaging import decode_png, encode_png
 from tasks.records import OK, FaceRecord, from_table
 from tasks.storage import digest, read_parquet, write_parquet
@@ -76,10 +77,9 @@ def train_lora(part: str, root: str, config: TrainConfig, base: BaseModelConfig,
         examples = training_examples(curated_ok(root, part))
         with gpu_slot(gpu):
             trainer = LoraTrainer(pipeline_for(base), **config.component_options())
-            bar = _progress_bar(config.steps, "train")
-            weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints"),
-                                    progress=lambda step, total, loss: _advance(bar, step, loss))
-            bar.close()
+            with training_progress(config.steps, "train") as progress:
+                weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints"),
+                                        progress=progress)
         staging = folder / ".staging"
         StableDiffusionPipeline.save_lora_weights(str(staging), unet_lora_layers=weights.state_dict,
                                                   safe_serialization=True)
@@ -169,20 +169,6 @@ def rank_images(fused: str, template: str, part: str, root: str, config: RankCon
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["index"]))
     write_parquet(output, pa.Table.from_pylist(rows, schema=PORTRAIT_SCHEMA))
     return workspace.relative(output)
-
-
-def _progress_bar(total: int, label: str):
-    import sys
-
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=label, file=sys.stderr, dynamic_ncols=True)
-
-
-def _advance(bar: Any, step: int, loss: float) -> None:
-    bar.n = step
-    bar.set_postfix(loss=f"{loss:.4f}")
-    bar.refresh()
 
 
 def _keyed(stage: str):

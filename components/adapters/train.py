@@ -33,6 +33,8 @@ from components.adapters.losses import fair_loss, mask_regularised_loss
 from components.adapters.types import ADAPTER_KINDS, AdapterExample, AdapterWeights
 from components.adapters.weights import build_modules, default_config, export_state, load_state
 from components.diffusion.training_state import (
+    make_optimizer,
+    optimise,
     pack_training_state,
     require,
     restore_training_flags,
@@ -111,7 +113,7 @@ class AdapterTrainer:
             params = [p for _, p in named]
             for p in params:
                 p.requires_grad_(True)
-            optimizer = torch.optim.AdamW(params, lr=self.lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+            optimizer = make_optimizer("adamw", params, self.lr)
             start, losses = restore_training_state(checkpoints, fmt=CHECKPOINT_FORMAT, settings=self._settings(),
                                                    named=named, optimizer=optimizer, what="adapter")
             data = self._prepare(examples)
@@ -120,21 +122,13 @@ class AdapterTrainer:
             adapter.record_increments = self.kind == "fact"
             projection.train()
             adapter.train()
-            with torch.enable_grad():
-                for step in range(start, self.steps):
-                    loss = self._train_step(step, data, projection, adapter, noise_scheduler)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(float(loss.detach()))
-                    done = step + 1
-                    if checkpoints is not None and done % self.checkpoint_every == 0:
-                        checkpoints.save(done, pack_training_state(fmt=CHECKPOINT_FORMAT, step=done,
-                                                              settings=self._settings(), named=named,
-                                                              optimizer=optimizer, losses=losses))
-                    if progress is not None:
-                        progress(done, self.steps, losses[-1])
+            optimise(start=start, steps=self.steps, losses=losses, params=params, optimizer=optimizer,
+                     max_grad_norm=MAX_GRAD_NORM,
+                     step_loss=lambda step: self._train_step(step, data, projection, adapter, noise_scheduler),
+                     checkpoint_every=self.checkpoint_every, progress=progress,
+                     save_checkpoint=None if checkpoints is None else lambda done: checkpoints.save(
+                         done, pack_training_state(fmt=CHECKPOINT_FORMAT, step=done, settings=self._settings(),
+                                                   named=named, optimizer=optimizer, losses=losses)))
         finally:
             adapter.detach()
             adapter.set_face_tokens(None)

@@ -16,6 +16,9 @@ import torch.nn.functional as F
 
 from components.diffusion.augment import face_crop
 from components.diffusion.training_state import (
+    OPTIMIZERS,
+    make_optimizer,
+    optimise,
     pack_training_state,
     require,
     restore_training_flags,
@@ -29,21 +32,6 @@ from components.types import LoraWeights, TrainingExample
 TRAINING_ADAPTER = "portrait_lora_training"  # not "train": that name clashes with nn.Module.train
 CHECKPOINT_FORMAT = "portrait-lora-checkpoint/2"
 MAX_GRAD_NORM = 1.0
-
-
-OPTIMIZERS = ("adamw", "adamw8bit")
-
-
-def make_optimizer(name: str, params, learning_rate: float):
-    """AdamW, or bitsandbytes' 8-bit AdamW (quarter of the moments' memory) where it is installed."""
-    kwargs = dict(lr=learning_rate, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
-    if name == "adamw8bit":
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise ValueError("optimizer adamw8bit needs bitsandbytes (pip install bitsandbytes, CUDA only)") from None
-        return bnb.optim.AdamW8bit(params, **kwargs)
-    return torch.optim.AdamW(params, **kwargs)
 
 
 class LoraTrainer:
@@ -110,22 +98,14 @@ class LoraTrainer:
             captions = _encode_captions(self.pipeline, examples)
             noise_scheduler = training_noise_scheduler(self.pipeline.scheduler.config)
             unet.train()
-            with torch.enable_grad():
-                for step in range(start, self.steps):
-                    loss = self._train_step(step, examples, captions, noise_scheduler)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
-                    optimizer.step()
-                    lr_scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(float(loss.detach()))
-                    done = step + 1
-                    if checkpoints is not None and done % self.checkpoint_every == 0:
-                        checkpoints.save(done, pack_training_state(
-                            fmt=CHECKPOINT_FORMAT, step=done, settings=self._settings(), named=named_params,
-                            optimizer=optimizer, losses=losses, lr_scheduler=lr_scheduler))
-                    if progress is not None:
-                        progress(done, self.steps, losses[-1])
+            optimise(start=start, steps=self.steps, losses=losses, params=params, optimizer=optimizer,
+                     max_grad_norm=MAX_GRAD_NORM, lr_scheduler=lr_scheduler,
+                     step_loss=lambda step: self._train_step(step, examples, captions, noise_scheduler),
+                     checkpoint_every=self.checkpoint_every, progress=progress,
+                     save_checkpoint=None if checkpoints is None else lambda done: checkpoints.save(
+                         done, pack_training_state(fmt=CHECKPOINT_FORMAT, step=done, settings=self._settings(),
+                                                   named=named_params, optimizer=optimizer, losses=losses,
+                                                   lr_scheduler=lr_scheduler)))
             state_dict = self._export_diffusers_lora(unet)
         finally:
             if self.gradient_checkpointing:

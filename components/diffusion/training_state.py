@@ -83,6 +83,45 @@ def restore_training_state(checkpoints, *, fmt: str, settings: dict, named: Name
     return step, [float(x) for x in json.loads(metadata["losses"])]
 
 
+OPTIMIZERS = ("adamw", "adamw8bit")
+
+
+def make_optimizer(name: str, params, learning_rate: float):
+    """AdamW, or bitsandbytes' 8-bit AdamW (quarter of the moments' memory) where it is installed."""
+    kwargs = dict(lr=learning_rate, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    if name == "adamw8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise ValueError("optimizer adamw8bit needs bitsandbytes (pip install bitsandbytes, CUDA only)") from None
+        return bnb.optim.AdamW8bit(params, **kwargs)
+    return torch.optim.AdamW(params, **kwargs)
+
+
+def optimise(*, start: int, steps: int, losses: list[float], step_loss, params, optimizer, max_grad_norm: float,
+             lr_scheduler=None, checkpoint_every: int = 0, save_checkpoint=None, progress=None) -> None:
+    """The loop both trainers run: loss, backward, clip, step; checkpoint and report every step.
+
+    `step_loss(step)` returns the step's loss; `save_checkpoint(done)` is called every
+    `checkpoint_every` steps; `losses` grows in place (it may hold a resumed run's).
+    """
+    with torch.enable_grad():
+        for step in range(start, steps):
+            loss = step_loss(step)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            if lr_scheduler is not None:
+                lr_scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            done = step + 1
+            if save_checkpoint is not None and done % checkpoint_every == 0:
+                save_checkpoint(done)
+            if progress is not None:
+                progress(done, steps, losses[-1])
+
+
 def training_noise_scheduler(config):
     from diffusers import DDPMScheduler
 

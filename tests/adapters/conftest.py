@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from components.adapters.types import AdapterExample
+from tests.checkpoints import MemoryCheckpoints
 
 # Settings of the shared training runs: batch 4 and lr 3e-3 give a clear loss
 # decrease in 30 steps on the tiny model (measured); plain_fraction=0 keeps
@@ -18,21 +19,6 @@ TRAIN_STEPS = 30
 TRAIN_OPTIONS = dict(
     steps=TRAIN_STEPS, lr=3e-3, resolution=32, seed=3, batch_size=4, plain_fraction=0.0, checkpoint_every=10
 )
-
-
-class MemoryCheckpoints:
-    """CheckpointStore kept in a dict; `saved` records every save in order."""
-
-    def __init__(self, initial: tuple[int, bytes] | None = None):
-        self.saved: dict[int, bytes] = {}
-        self._latest = initial
-
-    def latest(self) -> tuple[int, bytes] | None:
-        return self._latest
-
-    def save(self, step: int, payload: bytes) -> None:
-        self.saved[step] = payload
-        self._latest = (step, payload)
 
 
 def synthetic_examples(per_person: int = 3) -> list[AdapterExample]:

@@ -6,7 +6,8 @@ from safetensors.torch import load
 from components.adapters.train import AdapterTrainer, condition_index
 from components.adapters.types import AdapterExample
 from components.adapters.weights import weights_from_bytes, weights_to_bytes
-from tests.adapters.conftest import TRAIN_OPTIONS, TRAIN_STEPS, MemoryCheckpoints, hook_count
+from tests.adapters.conftest import TRAIN_OPTIONS, TRAIN_STEPS, hook_count
+from tests.checkpoints import MemoryCheckpoints
 
 KINDS = ["fact", "feedface"]
 

@@ -10,26 +10,12 @@ import numpy as np
 import pytest
 
 from components.types import GenerationRequest, TrainingExample
+from tests.checkpoints import MemoryCheckpoints
 
 TRAIN_STEPS = 6
 TRAIN_OPTIONS = dict(
     rank=4, alpha=8, learning_rate=5e-3, steps=TRAIN_STEPS, resolution=32, seed=7, checkpoint_every=2
 )
-
-
-class MemoryCheckpoints:
-    """CheckpointStore kept in a dict; `saved` records every save in order."""
-
-    def __init__(self, initial: tuple[int, bytes] | None = None):
-        self.saved: dict[int, bytes] = {}
-        self._latest = initial
-
-    def latest(self) -> tuple[int, bytes] | None:
-        return self._latest
-
-    def save(self, step: int, payload: bytes) -> None:
-        self.saved[step] = payload
-        self._latest = (step, payload)
 
 
 def synthetic_examples() -> list[TrainingExample]:

@@ -6,7 +6,8 @@ from safetensors.torch import load
 from components.diffusion.generate import as_pipeline_lora
 from components.diffusion.lora import LoraTrainer
 from components.protocols import Trainer
-from tests.diffusion.conftest import TRAIN_OPTIONS, TRAIN_STEPS, MemoryCheckpoints
+from tests.checkpoints import MemoryCheckpoints
+from tests.diffusion.conftest import TRAIN_OPTIONS, TRAIN_STEPS
 
 
 def test_satisfies_trainer_protocol(tiny_pipeline):

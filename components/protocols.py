@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -114,5 +114,7 @@ class Trainer(Protocol):
 @runtime_checkable
 class Generator(Protocol):
     def generate(
-        self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
-    ) -> list[np.ndarray]: ...
+        self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None = None,
+        style_loras: Mapping[str, dict] | None = None,
+    ) -> list[np.ndarray]:
+        """`style_loras`: state dicts by adapter name, weighted by `request.style_loras`."""

@@ -112,6 +112,12 @@ class LoraWeights:
 
 
 @dataclass(frozen=True)
+class StyleLoraWeight:
+    name: str  # adapter name, unique within a request ("face" and "style" are taken)
+    weight: float  # >= 0; 0 is the same as leaving the LoRA out
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     negative_prompt: str
@@ -122,5 +128,6 @@ class GenerationRequest:
     height: int
     sampler: str
     face_weight: float
-    style_weight: float
+    style_weight: float  # weight of the single `style_lora` argument of Generator.generate
     batch_size: int = 1
+    style_loras: tuple[StyleLoraWeight, ...] = ()  # the named style LoRAs, stacked at their weights

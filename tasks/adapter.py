@@ -99,7 +99,7 @@ def generate_train_free(part: str, root: str, config: GenerateConfig, style: Sty
     embeddings = np.asarray([r.embedding for r in records], np.float32)  # several photos: concatenated tokens
     with gpu_slot(gpu):
         pipeline = pipeline_for(base)
-        with _style_lora(pipeline, style_lora, style.style_weight):
+        with _style_lora(pipeline, legacy_style_loras(style_lora, style.style_weight)):
             images = AdapterGenerator(pipeline, weights_from_bytes(adapter.read_bytes())).generate(
                 prompt, negative, embeddings, seeds=seeds, steps=config.steps or style.steps,
                 face_guidance=train_free.face_guidance, scale=train_free.scale,
@@ -112,24 +112,33 @@ def generate_train_free(part: str, root: str, config: GenerateConfig, style: Sty
 
 
 class _style_lora:
-    """The style LoRA as a named adapter for the duration of a generation (none: no-op)."""
+    """Style LoRAs as named adapters at their weights for the duration of a generation (none: no-op).
 
-    def __init__(self, pipeline, path: str | None, weight: float) -> None:
-        self.pipeline, self.path, self.weight = pipeline, path, weight
+    `loras`: (name, state dict, weight) triples, e.g. from `tasks.lora_sources.named_loras`.
+    """
+
+    def __init__(self, pipeline, loras: list[tuple[str, dict, float]]) -> None:
+        self.pipeline, self.loras, self.names = pipeline, loras, []
 
     def __enter__(self):
-        if self.path:
-            from safetensors.torch import load_file
+        from components.diffusion.generate import attach_loras
 
-            from components.diffusion.generate import as_pipeline_lora
-
-            self.pipeline.load_lora_weights(as_pipeline_lora(load_file(self.path)), adapter_name="style")
-            self.pipeline.set_adapters(["style"], adapter_weights=[self.weight])
+        self.names = attach_loras(self.pipeline, self.loras)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.path:
-            self.pipeline.unload_lora_weights()
+        from components.diffusion.generate import detach_loras
+
+        detach_loras(self.pipeline, self.names)
+
+
+def legacy_style_loras(path: str | None, weight: float) -> list[tuple[str, dict, float]]:
+    """The single `--style-lora FILE` of the first CLI, as a one-item list for `_style_lora`."""
+    if not path:
+        return []
+    from safetensors.torch import load_file
+
+    return [("style", load_file(path), weight)]
 
 
 def _info_key(info: Path) -> str | None:

@@ -164,3 +164,23 @@ class TrainFreeConfig(StageConfig):
     adapter: str = Field(description="folder holding adapter.safetensors (from train-adapter)")
     scale: float = Field(0.5, ge=0, le=2)
     face_guidance: float = Field(4.0, ge=0, le=30)
+
+
+class StyleTrainConfig(StageConfig):
+    """A style LoRA from a folder of pictures (FaceChain's third tab); same trainer as the face LoRA."""
+
+    backend: str = "peft-lora"
+    rank: int = Field(16, ge=1, le=256)
+    alpha: int = Field(16, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    steps: int = Field(1000, ge=1, le=100_000)
+    resolution: int = Field(512, ge=32, le=2048, multiple_of=8)
+    batch_size: int = Field(1, ge=1, le=64)
+    seed: int = 42
+    checkpoint_every: int = Field(50, ge=1)
+    trigger: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_<>-]+$",
+                                description="token every caption starts with; default NAME_style")
+    fixed_caption: str = Field("a picture", min_length=1, max_length=200,
+                               description="caption of an image with no caption file and no face")
+    tag_faces: bool = Field(True, description="caption images with a face by the embedded tagger")
+    task_fields = frozenset({"trigger", "fixed_caption", "tag_faces"})

@@ -1,73 +1,173 @@
-"""Reading the style library from YAML files (the file I/O side of components.diffusion.styles)."""
+"""Reading the style library from a folder: our YAML styles and FaceChain's JSON styles side by side.
+
+Each file is hostile input: a broken one is reported with its error and does
+not hide the others. A local LoRA (or preview) path is taken relative to the
+style file and must stay inside the style folder, symlinks included.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from components.diffusion.styles import PICKLE_SUFFIXES, Style, StyleError, parse_style
+from components.diffusion.facechain_styles import facechain_style
+from components.diffusion.styles import Style, StyleError, StyleLora, parse_lora_spec, parse_style
+from components.validation import inside
+
+YAML_SUFFIXES, JSON_SUFFIXES = (".yaml", ".yml"), (".json",)
+MAX_STYLE_FILE_BYTES = 256 * 1024
 
 
-def load_style_library(directory: str | Path) -> dict[str, Style]:
-    """Every *.yaml style in `directory` by name; a style's name defaults to its file's stem."""
+@dataclass(frozen=True)
+class StyleEntry:
+    """One file of the library: its style, or why it has none."""
+
+    file: Path
+    name: str  # the style's name; the file's stem when the file is broken
+    style: Style | None
+    error: str | None = None
+
+
+def scan_style_library(directory: str | Path) -> list[StyleEntry]:
+    """Every style file of `directory` (not its sub-folders), in file-name order; never raises per file."""
     directory = Path(directory)
     if not directory.is_dir():
         raise StyleError(f"style library {str(directory)!r} is not a folder")
-    styles: dict[str, Style] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    entries: list[StyleEntry] = []
+    taken: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() not in (*YAML_SUFFIXES, *JSON_SUFFIXES) or path.name.startswith("."):
+            continue
         try:
-            mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise StyleError(f"style file {path}: not valid YAML: {error}") from None
-        if isinstance(mapping, dict):
-            mapping.setdefault("name", path.stem)
-        style = _with_resolved_lora(parse_style(mapping, str(path)), path)
-        if style.name in styles:
-            raise StyleError(f"style {style.name!r} ({path}): name already used by another file")
-        styles[style.name] = style
-    return styles
+            style = read_style_file(path, directory)
+        except StyleError as error:
+            entries.append(StyleEntry(path, path.stem, None, str(error)))
+            continue
+        if style.name in taken:
+            entries.append(StyleEntry(path, style.name, None, f"style {style.name!r} ({path}): name already used "
+                                                              f"by {taken[style.name].name}"))
+            continue
+        taken[style.name] = path
+        entries.append(StyleEntry(path, style.name, style))
+    return entries
 
 
-def style_from_lora_file(path: str | Path, base: Style) -> Style:
-    """`base`'s prompt and settings with a user-provided style LoRA file."""
-    path = Path(path).expanduser()
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise StyleError(f"style LoRA {str(path)!r}: pickle-based file refused; convert it to .safetensors")
-    if path.suffix.lower() != ".safetensors":
-        raise StyleError(f"style LoRA {str(path)!r}: expected a .safetensors file")
-    if not path.is_file():
-        raise StyleError(f"style LoRA {str(path)!r}: no such file")
-    name = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-")[:40] or "custom"
-    data = base.model_dump() | {
-        "name": name,
-        "description": f"{base.description} (with style LoRA {path.name})".strip(),
-        "lora": str(path.resolve()),
-    }
-    return parse_style(data, str(path))
+def load_style_library(directory: str | Path) -> dict[str, Style]:
+    """The usable styles by name (broken files are left out: `find_style` and listings report them)."""
+    return {entry.name: entry.style for entry in scan_style_library(directory) if entry.style is not None}
 
 
-def _with_resolved_lora(style: Style, source: Path) -> Style:
-    """A local LoRA path made absolute (relative to the style file) and checked to exist."""
-    lora = style.lora
-    if lora is None:
+def find_style(directory: str | Path, name: str) -> Style:
+    """The named style; else its file's error, or the names available."""
+    entries = scan_style_library(directory)
+    for entry in entries:
+        if entry.name == name:
+            if entry.style is None:
+                raise StyleError(entry.error)
+            return entry.style
+    usable = sorted(e.name for e in entries if e.style is not None)
+    broken = sorted(e.file.name for e in entries if e.style is None)
+    raise StyleError(f"unknown style {name!r}; available: {', '.join(usable) or 'none'}"
+                     + (f" (broken files: {', '.join(broken)})" if broken else ""))
+
+
+def read_style_file(path: Path, directory: Path) -> Style:
+    """One YAML (ours) or JSON (FaceChain's) style file, its paths resolved inside `directory`."""
+    mapping = _read_mapping(path)
+    if path.suffix.lower() in JSON_SUFFIXES:
+        style = facechain_style(mapping, path.stem, str(path))
+        return _with_local_paths(style, path, directory, facechain=True)
+    if isinstance(mapping, dict):
+        mapping.setdefault("name", path.stem)
+    return _with_local_paths(parse_style(mapping, str(path)), path, directory)
+
+
+def style_with_loras(base: Style, specs: list[str], *, trust_pickle: bool = False) -> Style:
+    """`base` plus command-line LoRAs (`SOURCE[,weight=W][,revision=R][,file=F]`, weight default style_weight)."""
+    loras = [_checked_cli_lora(parse_lora_spec(spec, base.style_weight), trust_pickle) for spec in specs]
+    return base.model_copy(update={"loras": (*base.loras, *loras)})
+
+
+def style_from_lora_file(path: str | Path, base: Style, *, trust_pickle: bool = False) -> Style:
+    """`base` with the user's own style LoRA added; a local file also names the style."""
+    style = style_with_loras(base, [str(path)], trust_pickle=trust_pickle)
+    lora = style.loras[-1]
+    if lora.is_hub:
         return style
-    candidate = Path(lora).expanduser()
-    if not candidate.is_absolute():
-        candidate = source.parent / candidate
-    if candidate.is_file():
-        return style.model_copy(update={"lora": str(candidate.resolve())})
-    if _looks_like_local_path(lora):
-        raise StyleError(f"style {style.name!r} ({source}): key 'lora': file {lora!r} not found")
-    return style  # a hub id, resolved where LoRAs are fetched
+    name = re.sub(r"[^a-z0-9_-]+", "-", Path(lora.source).stem.lower()).strip("-")[:40] or "custom"
+    return style.model_copy(update={"name": name, "description": f"{base.description} (with style LoRA "
+                                                                   f"{Path(lora.source).name})".strip()})
 
 
-def _looks_like_local_path(lora: str) -> bool:
-    """Hub ids are "owner/name"; anything ending in .safetensors or path-shaped is a file."""
-    return (
-        lora.lower().endswith(".safetensors")
-        or lora.startswith(("/", ".", "~"))
-        or "\\" in lora
-        or lora.count("/") > 1
-    )
+def _checked_cli_lora(lora: StyleLora, trust_pickle: bool) -> StyleLora:
+    """A local file from the command line: made absolute, present, not a pickle unless trusted."""
+    if lora.is_hub:
+        return lora
+    path = Path(lora.source).expanduser()
+    if lora.is_pickle and not trust_pickle:
+        raise StyleError(f"style LoRA {lora.source!r}: pickle-based file refused; pass --trust-pickle to load it, "
+                         "or convert it to .safetensors")
+    if not path.is_file():
+        raise StyleError(f"style LoRA {lora.source!r}: no such file")
+    return lora.model_copy(update={"source": str(path.resolve())})
+
+
+def _read_mapping(path: Path):
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise StyleError(f"style file {path}: cannot be read: {error}") from None
+    if len(data) > MAX_STYLE_FILE_BYTES:
+        raise StyleError(f"style file {path}: larger than {MAX_STYLE_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+        if path.suffix.lower() in JSON_SUFFIXES:
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise StyleError(f"style file {path}: not UTF-8 text") from None
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise StyleError(f"style file {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}") from None
+
+
+def _with_local_paths(style: Style, source: Path, directory: Path, facechain: bool = False) -> Style:
+    """Local LoRA paths made absolute inside the style folder; the preview, when present, likewise."""
+    loras = []
+    for index, lora in enumerate(style.loras):
+        if lora.is_hub:
+            loras.append(lora)
+            continue
+        try:
+            path = inside(directory, source.parent / Path(lora.source).expanduser())
+        except ValueError as error:
+            raise StyleError(f"style {style.name!r} ({source}): key 'loras.{index}.source': {error}") from None
+        loras.append(lora.model_copy(update={"source": str(path)}))
+    preview = _preview(style.preview, _preview_places(source, directory, facechain))
+    return style.model_copy(update={"loras": tuple(loras), "preview": preview})
+
+
+def _preview(preview: str | None, places: list[tuple[Path, Path]]) -> str | None:
+    """The preview image, taken relative to each (base, allowed root) in turn, if it exists; else None."""
+    if not preview:
+        return None
+    for base, root in places:
+        try:
+            path = inside(root, base / preview)
+        except ValueError:
+            continue
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def _preview_places(source: Path, directory: Path, facechain: bool) -> list[tuple[Path, Path]]:
+    """Next to the style file; for FaceChain's `img`, also its repository (styles/<base>/X.json -> style_image/)."""
+    places = [(source.parent, directory)]
+    if facechain:
+        repository = directory.resolve().parent.parent
+        places.append((repository, repository / "style_image"))
+    return places

@@ -43,3 +43,27 @@ def _window_with_white_padding(image: np.ndarray, left: int, top: int, side: int
     if sx1 > sx0 and sy1 > sy0:
         out[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = image[sy0:sy1, sx0:sx1]
     return out
+
+
+def image_crop(image: np.ndarray, fraction: float, position: tuple[float, float], flip: bool, size: int) -> np.ndarray:
+    """Square of side `fraction` x the short side, at `position` (0..1 across the free room each way).
+
+    Style training's crop: the whole picture matters, not one face, so the
+    square wanders over the image instead of centring on a box.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be HxWx3 uint8, got {image.shape} {image.dtype}")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    h, w = image.shape[:2]
+    side = max(1, round(min(h, w) * fraction))
+    left = round((w - side) * min(max(float(position[0]), 0.0), 1.0))
+    top = round((h - side) * min(max(float(position[1]), 0.0), 1.0))
+    square = image[top : top + side, left : left + side]
+    if side != size:
+        square = np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BICUBIC))
+    if flip:
+        square = square[:, ::-1]
+    return np.ascontiguousarray(square)

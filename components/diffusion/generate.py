@@ -1,8 +1,10 @@
-"""Text-to-image with the user's face LoRA and an optional style LoRA as PEFT adapters."""
+"""Text-to-image with the user's face LoRA and style LoRAs as PEFT adapters at their weights."""
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +15,9 @@ from components.types import GenerationRequest
 FACE_ADAPTER, STYLE_ADAPTER = "face", "style"
 # Key prefixes diffusers' loader routes by; a bare UNet state dict has none of them.
 _ROUTED_PREFIXES = ("unet.", "text_encoder.", "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+# PEFT keeps adapters in ModuleDicts: a name must not contain "."; "face"/"style" name the fixed adapters.
+_ADAPTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NamedLora = tuple[str, dict, float]  # (adapter name, state dict, weight)
 
 
 class PeftGenerator:
@@ -21,27 +26,23 @@ class PeftGenerator:
         self.device = device
 
     def generate(
-        self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
+        self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None = None,
+        style_loras: Mapping[str, dict] | None = None,
     ) -> list[np.ndarray]:
-        """One HxWx3 uint8 image per seed; the pipeline is left without adapters and with its scheduler."""
+        """One HxWx3 uint8 image per seed; the pipeline is left without adapters and with its scheduler.
+
+        `style_loras` holds the state dict of each of `request.style_loras` by name; every LoRA
+        is checked against the pipeline (format, architecture) before any is loaded.
+        """
         check_request(request)
+        loras = requested_loras(request, face_lora, style_lora, style_loras or {})
         pipeline = self.pipeline
         if _adapter_names(pipeline):
             raise ValueError(f"pipeline already carries LoRA adapters {sorted(_adapter_names(pipeline))}")
         scheduler = scheduler_for(request.sampler, pipeline.scheduler.config)
         original_scheduler = pipeline.scheduler
         try:
-            names, weights = [], []
-            for name, lora, weight in (
-                (FACE_ADAPTER, face_lora, request.face_weight),
-                (STYLE_ADAPTER, style_lora, request.style_weight),
-            ):
-                if lora:
-                    _load_adapter(pipeline, lora, name)
-                    names.append(name)
-                    weights.append(float(weight))
-            if names:
-                pipeline.set_adapters(names, adapter_weights=weights)
+            attach_loras(pipeline, loras)
             pipeline.scheduler = scheduler
             images: list[np.ndarray] = []
             for start in range(0, len(request.seeds), request.batch_size):
@@ -49,7 +50,7 @@ class PeftGenerator:
             return images
         finally:
             pipeline.scheduler = original_scheduler
-            _remove_adapters(pipeline, (FACE_ADAPTER, STYLE_ADAPTER))
+            detach_loras(pipeline, [name for name, _, _ in loras])
 
     def _generate_batch(self, request: GenerationRequest, seeds: list[int]) -> list[np.ndarray]:
         # One CPU generator per image: its initial noise depends on its seed only,
@@ -71,14 +72,50 @@ class PeftGenerator:
 
 
 def as_pipeline_lora(state_dict: dict) -> dict:
-    """A copy of a LoRA state dict that pipeline.load_lora_weights routes to the UNet.
+    """A copy of a LoRA state dict that pipeline.load_lora_weights routes to the UNet (or text encoder).
 
     LoraWeights.state_dict is bare (keys without "unet.", as save_lora_weights
     wants them); load_lora_weights silently loads nothing from bare keys.
     """
     if any(key.startswith(_ROUTED_PREFIXES) for key in state_dict):
         return dict(state_dict)
-    return {f"unet.{key}": value for key, value in state_dict.items()}
+    prefix = "text_encoder." if state_dict and all(key.startswith("text_model.") for key in state_dict) else "unet."
+    return {f"{prefix}{key}": value for key, value in state_dict.items()}
+
+
+def requested_loras(request: GenerationRequest, face_lora: dict | None, style_lora: dict | None,
+                    style_loras: Mapping[str, dict]) -> list[NamedLora]:
+    """(name, state dict, weight) of every LoRA the request uses, face first."""
+    names = [lora.name for lora in request.style_loras]
+    if sorted(names) != sorted(style_loras):
+        raise ValueError(f"request names style LoRAs {sorted(names)} but {sorted(style_loras)} were given")
+    loras = [(FACE_ADAPTER, face_lora, request.face_weight), (STYLE_ADAPTER, style_lora, request.style_weight)]
+    loras += [(lora.name, style_loras[lora.name], lora.weight) for lora in request.style_loras]
+    return [(name, lora, weight) for name, lora, weight in loras if lora]
+
+
+def attach_loras(pipeline, loras: Sequence[NamedLora]) -> list[str]:
+    """Load each LoRA of non-zero weight as a named adapter and activate them all at their weights.
+
+    Weight 0 loads nothing (the same images as leaving the LoRA out). Each LoRA is
+    checked before any is loaded; on any error the pipeline is left without adapters.
+    """
+    from components.diffusion.lora_formats import check_lora_fits
+
+    active = [(name, as_pipeline_lora(lora), float(weight)) for name, lora, weight in loras if weight != 0]
+    for name, lora, _ in active:
+        check_lora_fits(lora, pipeline, repr(name))
+    loaded: list[str] = []
+    try:
+        for name, lora, _ in active:
+            _load_adapter(pipeline, lora, name)
+            loaded.append(name)
+        if active:
+            pipeline.set_adapters([name for name, _, _ in active], adapter_weights=[w for _, _, w in active])
+    except BaseException:
+        detach_loras(pipeline, loaded)
+        raise
+    return loaded
 
 
 def check_request(request: GenerationRequest) -> None:
@@ -97,7 +134,19 @@ def check_request(request: GenerationRequest) -> None:
     for name in ("face_weight", "style_weight"):
         if not math.isfinite(getattr(request, name)):
             raise ValueError(f"{name} must be finite")
+    _check_style_loras(request)
     check_sampler(request.sampler)
+
+
+def _check_style_loras(request: GenerationRequest) -> None:
+    names = [lora.name for lora in request.style_loras]
+    for lora in request.style_loras:
+        if not isinstance(lora.name, str) or _ADAPTER_NAME.fullmatch(lora.name) is None:
+            raise ValueError(f"style LoRA name {lora.name!r}: letters, digits, '_' and '-' only")
+        if lora.name in (FACE_ADAPTER, STYLE_ADAPTER) or names.count(lora.name) > 1:
+            raise ValueError(f"style LoRA name {lora.name!r} is already taken in this request")
+        if not math.isfinite(lora.weight) or lora.weight < 0:
+            raise ValueError(f"style LoRA {lora.name!r}: weight must be a finite number >= 0, got {lora.weight}")
 
 
 def _load_adapter(pipeline, lora: dict, name: str) -> None:
@@ -113,7 +162,8 @@ def _adapter_names(pipeline) -> set[str]:
     return {name for names in pipeline.get_list_adapters().values() for name in names}
 
 
-def _remove_adapters(pipeline, names) -> None:
+def detach_loras(pipeline, names: Sequence[str]) -> None:
+    """Remove these adapters; with none left, also PEFT's wrapper layers."""
     present = [name for name in names if name in _adapter_names(pipeline)]
     if present:
         pipeline.delete_adapters(present)

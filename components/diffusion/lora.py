@@ -1,5 +1,8 @@
 """LoRA fine-tuning of the UNet on a user's curated face crops (diffusers/PEFT recipe).
 
+With `crop="image"` the same trainer learns a style from whole pictures
+(random squares over each image instead of squares around a face).
+
 Every random draw of step k comes from (seed, k), and checkpoints hold the
 LoRA weights, the AdamW moments and the LR-schedule position, so a run resumed
 from a checkpoint ends with exactly the weights of an uninterrupted run.
@@ -14,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from components.diffusion.augment import face_crop
+from components.diffusion.augment import face_crop, image_crop
 from components.diffusion.training_state import (
     OPTIMIZERS,
     make_optimizer,
@@ -31,6 +34,7 @@ from components.types import LoraWeights, TrainingExample
 
 TRAINING_ADAPTER = "portrait_lora_training"  # not "train": that name clashes with nn.Module.train
 CHECKPOINT_FORMAT = "portrait-lora-checkpoint/2"
+CROPS = ("face", "image")  # a square around the face box / a random square of the whole picture
 MAX_GRAD_NORM = 1.0
 
 
@@ -52,6 +56,8 @@ class LoraTrainer:
         flip: bool = True,
         gradient_checkpointing: bool = False,
         optimizer: str = "adamw",
+        crop: str = "face",
+        image_fraction: tuple[float, float] = (0.8, 1.0),
     ):
         require(rank >= 1, f"rank must be >= 1, got {rank}")
         require(alpha > 0, f"alpha must be > 0, got {alpha}")
@@ -64,6 +70,9 @@ class LoraTrainer:
         require(optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
         low, high = face_fraction
         require(0 < low <= high <= 1, f"face_fraction must satisfy 0 < low <= high <= 1, got {face_fraction}")
+        require(crop in CROPS, f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+        require(0 < image_fraction[0] <= image_fraction[1] <= 1,
+                f"image_fraction must satisfy 0 < low <= high <= 1, got {image_fraction}")
         self.pipeline = pipeline
         self.rank, self.alpha, self.learning_rate = int(rank), alpha, float(learning_rate)
         self.steps, self.resolution, self.batch_size = int(steps), int(resolution), int(batch_size)
@@ -73,6 +82,7 @@ class LoraTrainer:
         self.flip = bool(flip)
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.optimizer = optimizer
+        self.crop, self.image_fraction = crop, (float(image_fraction[0]), float(image_fraction[1]))
 
     def train(
         self,
@@ -123,12 +133,16 @@ class LoraTrainer:
         picks = rng.integers(len(examples), size=self.batch_size)
         fractions = rng.uniform(*self.face_fraction, size=self.batch_size)
         flips = rng.random(self.batch_size) < 0.5 if self.flip else np.zeros(self.batch_size, bool)
+        if self.crop == "image":
+            fractions = rng.uniform(*self.image_fraction, size=self.batch_size)
+            positions = rng.random((self.batch_size, 2))
+            crops = [image_crop(examples[i].image, float(f), tuple(pos), bool(flip), self.resolution)
+                     for i, f, pos, flip in zip(picks, fractions, positions, flips)]
+        else:
+            crops = [face_crop(examples[i].image, examples[i].bbox, float(f), bool(flip), self.resolution)
+                     for i, f, flip in zip(picks, fractions, flips)]
         generator = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**63 - 1)))
 
-        crops = [
-            face_crop(examples[i].image, examples[i].bbox, float(f), bool(flip), self.resolution)
-            for i, f, flip in zip(picks, fractions, flips)
-        ]
         pixels = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         with torch.no_grad():
             posterior = vae.encode(pixels.to(device, vae.dtype)).latent_dist
@@ -212,7 +226,7 @@ class LoraTrainer:
             "face_fraction": list(self.face_fraction),
             "flip": self.flip,
             "optimizer": self.optimizer,
-        }
+        } | ({"crop": self.crop, "image_fraction": list(self.image_fraction)} if self.crop != "face" else {})
 
 def _cosine_schedule(optimizer, steps: int):
     from diffusers.optimization import get_scheduler

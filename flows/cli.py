@@ -39,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from flows import style_cli
+
     parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add(commands, "curate", "curate photos into a Parquet face dataset", _curate, _curate_args)
     _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None)
     _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
-    _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args)
+    _add(commands, "styles", "list the styles: where each comes from, its LoRAs and whether they are here",
+         style_cli.styles, style_cli.styles_args)
+    _add(commands, "train-style", "train a style LoRA from pictures into a style folder", style_cli.train_style,
+         style_cli.train_style_args)
     _add(commands, "train-adapter", "train a face adapter (FACT or FeedFace) on a curated dataset",
          _train_adapter, _train_adapter_args)
     _add(commands, "rerun", "re-run one stage of a job and everything after it", _rerun, _rerun_args)
@@ -133,20 +138,6 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _styles_args(p: argparse.ArgumentParser) -> None:
-    from flows.portrait_config import DEFAULT_STYLES_DIR
-
-    p.add_argument("--styles-dir", default=DEFAULT_STYLES_DIR)
-
-
-def _styles(args: argparse.Namespace) -> int:
-    from tasks.styles import load_style_library
-
-    for name, style in sorted(load_style_library(args.styles_dir).items()):
-        print(f"{name}  {style.description}")
-    return 0
-
-
 def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO_OR_DIR")
     p.add_argument("--user", required=True, help="user id: letters, digits, . _ - (the job folder's name)")
@@ -157,7 +148,8 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
                         "tiny (a random test model: no real portraits)")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickle-based weights (.ckpt/.bin/.pt)")
     p.add_argument("--style-lora", default=None, help="your own style LoRA (.safetensors)")
-    p.add_argument("--styles-dir", default=None, help="default: the shipped data/styles")
+    p.add_argument("--styles", "--styles-dir", dest="styles_dir", default=None, metavar="DIR",
+                   help="style folder (our YAML and/or FaceChain JSON styles); default: the shipped data/styles")
     p.add_argument("--num-images", type=int, default=10)
     p.add_argument("--keep", type=int, default=6)
     p.add_argument("--train-steps", type=int, default=None, help="default: min(200 x photos, 800)")

@@ -103,7 +103,7 @@ def resolve_lora(lora: StyleLora, name: str, *, trust_pickle: bool = False, styl
                              "code); pass --trust-pickle to load it, or convert it to .safetensors")
     else:
         check_lora_keys(_safetensors_keys(path, lora.label), f"{lora.label!r}{owner}")
-    return ResolvedLora(name=name, lora=lora, path=path.resolve(), sha256=file_digest(path), where=where, note=note)
+    return ResolvedLora(name=name, lora=lora, path=path.absolute(), sha256=file_digest(path), where=where, note=note)
 
 
 def resolve_style_loras(style: Style, *, trust_pickle: bool = False) -> list[ResolvedLora]:
@@ -216,9 +216,10 @@ def _pick_file(repo: Path, folder: Path, lora: StyleLora) -> Path | None:
     if not candidate.is_file():
         return None
     try:  # HF snapshots link into ../../blobs: inside the repository folder, never beyond it
-        return inside(repo, candidate)
+        inside(repo, candidate)
     except ValueError as error:
         raise StyleError(f"style LoRA {lora.label!r}: {error}") from None
+    return candidate
 
 
 def _safetensors_keys(path: Path, label: str) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from components.diffusion.facechain_styles import facechain_style
+from components.diffusion.facechain_styles import facechain_style, style_name_from_stem
 from components.diffusion.styles import Style, StyleError, StyleLora, parse_lora_spec, parse_style
 from components.validation import inside
 
@@ -45,7 +45,7 @@ def scan_style_library(directory: str | Path) -> list[StyleEntry]:
         try:
             style = read_style_file(path, directory)
         except StyleError as error:
-            entries.append(StyleEntry(path, path.stem, None, str(error)))
+            entries.append(StyleEntry(path, _name_from_file(path), None, str(error)))
             continue
         if style.name in taken:
             entries.append(StyleEntry(path, style.name, None, f"style {style.name!r} ({path}): name already used "
@@ -114,6 +114,16 @@ def _checked_cli_lora(lora: StyleLora, trust_pickle: bool) -> StyleLora:
     if not path.is_file():
         raise StyleError(f"style LoRA {lora.source!r}: no such file")
     return lora.model_copy(update={"source": str(path.resolve())})
+
+
+def _name_from_file(path: Path) -> str:
+    """A broken file's style name, as a readable one would get it (FaceChain styles: from the file name)."""
+    if path.suffix.lower() in JSON_SUFFIXES:
+        try:
+            return style_name_from_stem(path.stem)
+        except StyleError:
+            pass
+    return path.stem
 
 
 def _read_mapping(path: Path):

@@ -157,6 +157,8 @@ def parse_style(mapping: Mapping, source: str) -> Style:
     unknown = sorted(str(key) for key in mapping if key not in allowed)
     if unknown:
         raise StyleError(f"{label}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+    if mapping.get("lora") is not None and mapping.get("loras"):
+        raise StyleError(f"{label}: key 'lora': give either 'lora' (one LoRA) or 'loras' (a list), not both")
     for index, lora in enumerate(mapping.get("loras") or ()):
         extra = sorted(str(k) for k in lora if k not in StyleLora.model_fields) if isinstance(lora, Mapping) else []
         if extra:

@@ -1,0 +1,143 @@
+"""Style LoRAs found offline by id in fake Hugging Face / ModelScope caches (their real layouts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from components.diffusion.lora_formats import LoraFormatError
+from components.diffusion.styles import Style, StyleError, StyleLora
+from tasks.lora_sources import (
+    LoraNotFound,
+    locate_lora,
+    lora_key_material,
+    resolve_lora,
+    resolve_style_loras,
+    style_key_material,
+)
+from tasks.styles import find_style
+from tests.styles.loras import hf_cache_repo, write_lora
+
+
+@pytest.fixture
+def caches(tmp_path, monkeypatch):
+    hf, ms = tmp_path / "hf" / "hub", tmp_path / "modelscope"
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(ms))
+    return hf, ms
+
+
+def _lora_bytes(tmp_path, seed=0) -> bytes:
+    return write_lora(tmp_path / f"made-{seed}.safetensors", seed=seed).read_bytes()
+
+
+def test_hf_cache_found_by_id_through_refs_main(tmp_path, caches):
+    hf, _ = caches
+    data = _lora_bytes(tmp_path)
+    commit = hf_cache_repo(hf, "someone/ink-lora", {"ink.safetensors": data, "README.md": b"# ink"})
+    resolved = resolve_lora(StyleLora(source="someone/ink-lora", weight=0.5), "style_0", style="ink")
+    assert resolved.where == "Hugging Face cache" and resolved.path.read_bytes() == data
+    assert f"snapshots/{commit}" in str(locate_lora(StyleLora(source="someone/ink-lora"))[0])
+    assert resolved.sha256 == hashlib.sha256(data).hexdigest() and resolved.weight == 0.5
+    by_commit = resolve_lora(StyleLora(source="someone/ink-lora", revision=commit, file="ink.safetensors"), "s")
+    assert by_commit.path == resolved.path
+
+
+def test_hf_cache_named_revision_and_file(tmp_path, caches):
+    hf, _ = caches
+    hf_cache_repo(hf, "someone/pack", {"a.safetensors": _lora_bytes(tmp_path, 1),
+                                       "sub/b.safetensors": _lora_bytes(tmp_path, 2)}, revision="v2")
+    found = resolve_lora(StyleLora(source="someone/pack", revision="v2", file="sub/b.safetensors"), "s")
+    assert found.path.read_bytes() == _lora_bytes(tmp_path, 2)
+    with pytest.raises(LoraNotFound):  # only v2 is cached
+        resolve_lora(StyleLora(source="someone/pack", file="a.safetensors"), "s")
+
+
+def test_modelscope_caches_found_by_id(tmp_path, caches):
+    _, ms = caches
+    old = ms / "models" / "rewfueranro" / "cartoon_lora"  # modelscope <= 1.37: one version per model
+    old.mkdir(parents=True)
+    (old / "cartoon.safetensors").write_bytes(_lora_bytes(tmp_path, 3))
+    new = ms / "models" / "YorickHe--fairy_lora" / "snapshots" / "v1.0.0"  # modelscope >= 1.40
+    new.mkdir(parents=True)
+    (new / "fairy.safetensors").write_bytes(_lora_bytes(tmp_path, 4))
+    cartoon = resolve_lora(StyleLora(source="rewfueranro/cartoon_lora", revision="v1.0.0", file="cartoon.safetensors"), "s")
+    assert cartoon.where == "ModelScope cache" and "not checked" in cartoon.note
+    fairy = resolve_lora(StyleLora(source="YorickHe/fairy_lora", revision="v1.0.0", file="fairy.safetensors"), "s")
+    assert fairy.path == new / "fairy.safetensors" and fairy.note == ""
+    with pytest.raises(LoraNotFound):
+        resolve_lora(StyleLora(source="YorickHe/fairy_lora", revision="v2", file="fairy.safetensors"), "s")
+
+
+def test_missing_id_error_names_id_revision_file_and_how_to_fetch(caches):
+    hf, ms = caches
+    with pytest.raises(LoraNotFound) as caught:
+        resolve_lora(StyleLora(source="nobody/nothing", revision="v3", file="n.safetensors"), "s", style="neon")
+    message = str(caught.value)
+    for words in ("'nobody/nothing'", "style 'neon'", "revision v3", "n.safetensors", str(hf), str(ms),
+                  "hf download nobody/nothing n.safetensors --revision v3",
+                  "modelscope download nobody/nothing n.safetensors --revision v3"):
+        assert words in message
+    path, why = locate_lora(StyleLora(source="nobody/nothing"))
+    assert path is None and "not in the local" in why
+
+
+def test_style_resolution_fails_before_any_work_on_the_first_missing_lora(tmp_path, caches):
+    write_lora(tmp_path / "lib" / "here.safetensors")
+    (tmp_path / "lib" / "two.yaml").write_text(
+        "prompt: '{trigger}'\nloras: [{source: here.safetensors, weight: 0.5}, {source: someone/absent, weight: 1}]\n")
+    with pytest.raises(LoraNotFound, match="'someone/absent' of style 'two'"):
+        resolve_style_loras(find_style(tmp_path / "lib", "two"))
+
+
+def test_key_material_follows_content_and_weight_not_path(tmp_path, caches):
+    first = write_lora(tmp_path / "a" / "x.safetensors", seed=1)
+    moved = tmp_path / "b" / "y.safetensors"
+    moved.parent.mkdir()
+    moved.write_bytes(first.read_bytes())
+    style = Style(name="s", prompt="{trigger}")
+
+    def key(path, weight=1.0):
+        lora = StyleLora(source=str(path), weight=weight)
+        return json.dumps(style_key_material(style.model_copy(update={"loras": (lora,)}),
+                                              [resolve_lora(lora, "style_0")]), sort_keys=True)
+
+    assert key(first) == key(moved) != key(first, weight=0.5)
+    before = key(first)
+    write_lora(first, seed=2)  # the file replaced: new content, same path
+    assert key(first) != before
+    assert lora_key_material([resolve_lora(StyleLora(source=str(first)), "s")])[0]["sha256"] == \
+        hashlib.sha256(first.read_bytes()).hexdigest()
+
+
+def test_unusable_files_refused_at_resolution(tmp_path, caches):
+    sdxl = write_lora(tmp_path / "sdxl.safetensors", {"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": (4, 8),
+                                                       "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": (8, 4),
+                                                       "lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha": ()})
+    with pytest.raises(LoraFormatError, match="SDXL"):
+        resolve_lora(StyleLora(source=str(sdxl)), "s")
+    junk = write_lora(tmp_path / "junk.safetensors", {"model.diffusion_model.input_blocks.0.0.weight": (4, 4)})
+    with pytest.raises(LoraFormatError, match="neither the diffusers/PEFT format"):
+        resolve_lora(StyleLora(source=str(junk)), "s")
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(sdxl.read_bytes()[:40])
+    with pytest.raises(StyleError, match="not a readable .safetensors"):
+        resolve_lora(StyleLora(source=str(truncated)), "s")
+    pickled = tmp_path / "old.bin"
+    pickled.write_bytes(b"not even a pickle")
+    with pytest.raises(StyleError, match="--trust-pickle"):
+        resolve_lora(StyleLora(source=str(pickled)), "s")
+
+
+def test_a_cache_link_leaving_the_repository_is_refused(tmp_path, caches):
+    hf, _ = caches
+    commit = hf_cache_repo(hf, "someone/evil", {"x.safetensors": _lora_bytes(tmp_path)})
+    link = hf / "models--someone--evil" / "snapshots" / commit / "x.safetensors"
+    link.unlink()
+    link.symlink_to(write_lora(tmp_path / "outside" / "secret.safetensors"))
+    with pytest.raises(StyleError, match="outside"):
+        resolve_lora(StyleLora(source="someone/evil"), "s")

@@ -18,7 +18,7 @@ def test_every_bundled_style_loads_and_is_prompt_only():
     library = load_style_library(STYLES_DIR)
     assert len(library) >= 6 and len(library) == len(list(STYLES_DIR.glob("*.yaml")))
     for name, style in library.items():
-        assert style.name == name and style.lora is None
+        assert style.name == name and style.loras == ()
         assert "{trigger}" in style.prompt and style.negative_prompt
 
 
@@ -37,7 +37,7 @@ def test_unknown_key_names_key_and_style():
         ({"name": "Bad Name"}, "name"),
         ({"prompt": "no placeholder"}, "prompt"),
         ({"sampler": "magic"}, "sampler"),
-        ({"lora": "style.ckpt"}, "lora"),
+        ({"lora": "style.dat"}, "loras.0.source"),
         ({"face_weight": 3}, "face_weight"),
     ],
 )
@@ -46,10 +46,13 @@ def test_invalid_values_name_the_key(changes, key):
         parse_style({"name": "s1", "prompt": "{trigger}, portrait"} | changes, "test")
 
 
-def test_missing_local_lora_file_names_the_style(tmp_path):
+def test_missing_local_lora_is_listed_missing_and_refused_when_used(tmp_path):
+    from tasks.lora_sources import LoraNotFound, resolve_style_loras
+    from tasks.styles import find_style
+
     _write(tmp_path, "neon", "prompt: '{trigger}, neon'\nlora: loras/neon.safetensors\n")
-    with pytest.raises(StyleError, match="'neon'"):
-        load_style_library(tmp_path)
+    with pytest.raises(LoraNotFound, match="style 'neon'"):
+        resolve_style_loras(find_style(tmp_path, "neon"))
 
 
 def test_local_lora_resolved_relative_to_style_file_and_hub_ids_kept(tmp_path):
@@ -58,14 +61,17 @@ def test_local_lora_resolved_relative_to_style_file_and_hub_ids_kept(tmp_path):
     _write(tmp_path, "neon", "prompt: '{trigger}, neon'\nlora: loras/neon.safetensors\n")
     _write(tmp_path, "hub", "prompt: '{trigger}'\nlora: someone/style-lora\n")
     library = load_style_library(tmp_path)
-    assert library["neon"].lora == str((tmp_path / "loras" / "neon.safetensors").resolve())
-    assert library["hub"].lora == "someone/style-lora"
+    assert library["neon"].loras[0].source == str((tmp_path / "loras" / "neon.safetensors").resolve())
+    assert library["hub"].loras[0].source == "someone/style-lora"
 
 
-def test_pickle_lora_in_library_refused(tmp_path):
+def test_pickle_lora_in_library_refused_unless_trusted(tmp_path):
+    from tasks.lora_sources import resolve_style_loras
+
+    (tmp_path / "old.ckpt").write_bytes(b"")
     _write(tmp_path, "old", "prompt: '{trigger}'\nlora: old.ckpt\n")
     with pytest.raises(StyleError, match="'old'.*pickle"):
-        load_style_library(tmp_path)
+        resolve_style_loras(load_style_library(tmp_path)["old"])
 
 
 def test_build_prompt_inserts_trigger_word_and_tags():
@@ -80,8 +86,12 @@ def test_style_from_lora_file(tmp_path):
     lora = tmp_path / "My Style.safetensors"
     lora.write_bytes(b"")
     style = style_from_lora_file(lora, base)
-    assert style.name == "my-style" and style.lora == str(lora.resolve()) and style.prompt == base.prompt
+    assert style.name == "my-style" and style.prompt == base.prompt
+    assert [(x.source, x.weight) for x in style.loras] == [(str(lora.resolve()), base.style_weight)]
+    (tmp_path / "x.ckpt").write_bytes(b"")
     with pytest.raises(StyleError, match="pickle"):
         style_from_lora_file(tmp_path / "x.ckpt", base)
+    assert style_from_lora_file(tmp_path / "x.ckpt", base, trust_pickle=True).loras[0].is_pickle
     with pytest.raises(StyleError, match="no such file"):
         style_from_lora_file(tmp_path / "missing.safetensors", base)
+    assert style_from_lora_file("someone/ink,weight=0.5", base).loras[0].weight == 0.5

@@ -166,18 +166,14 @@ class TrainFreeConfig(StageConfig):
     face_guidance: float = Field(4.0, ge=0, le=30)
 
 
-class StyleTrainConfig(StageConfig):
-    """A style LoRA from a folder of pictures (FaceChain's third tab); same trainer as the face LoRA."""
+class StyleTrainConfig(TrainConfig):
+    """A style LoRA from a folder of pictures (FaceChain's third tab): the face LoRA's trainer and options."""
 
-    backend: str = "peft-lora"
     rank: int = Field(16, ge=1, le=256)
     alpha: int = Field(16, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     steps: int = Field(1000, ge=1, le=100_000)
     resolution: int = Field(512, ge=32, le=2048, multiple_of=8)
-    batch_size: int = Field(1, ge=1, le=64)
-    seed: int = 42
-    checkpoint_every: int = Field(50, ge=1)
     trigger: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_<>-]+$",
                                 description="token every caption starts with; default NAME_style")
     fixed_caption: str = Field("a picture", min_length=1, max_length=200,

@@ -83,7 +83,8 @@ def find_in_modelscope_cache(lora: StyleLora) -> tuple[Path, str] | None:
             return found, ""
         for folder in _modelscope_flat_folders(root, owner, name):
             if (found := _pick_file(folder, folder, lora)) is not None:
-                note = f"revision {lora.revision} not checked: this cache layout keeps one version" if lora.revision else ""
+                note = f"revision {lora.revision} not checked: this cache layout keeps one version" \
+                    if lora.revision else ""
                 return found, note
     return None
 
@@ -120,7 +121,8 @@ def locate_lora(lora: StyleLora) -> tuple[Path | None, str]:
     try:
         path, where, note = _find_hub_lora(lora, "")
     except (LoraNotFound, StyleError) as error:
-        return None, "not in the local Hugging Face or ModelScope cache" if isinstance(error, LoraNotFound) else str(error)
+        missing = isinstance(error, LoraNotFound)
+        return None, "not in the local Hugging Face or ModelScope cache" if missing else str(error)
     return path, where + (f" ({note})" if note else "")
 
 

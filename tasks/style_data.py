@@ -35,7 +35,8 @@ class StylePicture:
     given_caption: str | None  # from a .txt or captions.txt; None: tagger or fixed
 
 
-def style_pictures(inputs: list[str], load: LoadConfig, captions_file: str | None = None) -> tuple[list[StylePicture], list[str]]:
+def style_pictures(inputs: list[str], load: LoadConfig,
+                   captions_file: str | None = None) -> tuple[list[StylePicture], list[str]]:
     """(readable pictures with their given captions, "file: reason" for each one skipped)."""
     files, _ignored = discover(inputs)
     roots = [Path(i).resolve() for i in inputs if Path(i).is_dir()]

@@ -141,7 +141,8 @@ def _read_mapping(path: Path):
     except UnicodeDecodeError:
         raise StyleError(f"style file {path}: not UTF-8 text") from None
     except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise StyleError(f"style file {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}") from None
+        kind = "JSON" if path.suffix.lower() in JSON_SUFFIXES else "YAML"
+        raise StyleError(f"style file {path}: not valid {kind}: {error}") from None
 
 
 def _with_local_paths(style: Style, source: Path, directory: Path, facechain: bool = False) -> Style:

@@ -58,7 +58,8 @@ def check_lora_keys(keys: Iterable[str], label: str, components: Iterable[str] =
 
 
 def pipeline_components(pipeline) -> tuple[str, ...]:
-    return tuple(name for name in ("unet", "text_encoder", "text_encoder_2") if getattr(pipeline, name, None) is not None)
+    names = ("unet", "text_encoder", "text_encoder_2")
+    return tuple(name for name in names if getattr(pipeline, name, None) is not None)
 
 
 def check_lora_fits(state_dict: dict, pipeline, label: str) -> str:
@@ -104,7 +105,11 @@ def _peft_pairs(part: dict, module, component: str) -> dict[str, list]:
     """module path -> [lora_A tensor, lora_B tensor] in PEFT naming, as diffusers converts them."""
     if not part:
         return {}
-    from diffusers.utils import convert_state_dict_to_diffusers, convert_state_dict_to_peft, convert_unet_state_dict_to_peft
+    from diffusers.utils import (
+        convert_state_dict_to_diffusers,
+        convert_state_dict_to_peft,
+        convert_unet_state_dict_to_peft,
+    )
 
     part = {k: v for k, v in part.items() if "lora_magnitude_vector" not in k and not k.endswith(".alpha")}
     if component == "unet":

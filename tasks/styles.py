@@ -127,6 +127,8 @@ def _name_from_file(path: Path) -> str:
 
 
 def _read_mapping(path: Path):
+    if not path.is_file():  # a pipe would block the read forever
+        raise StyleError(f"style file {path}: not a regular file")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -182,3 +184,16 @@ def _preview_places(source: Path, directory: Path, facechain: bool) -> list[tupl
         repository = directory.resolve().parent.parent
         places.append((repository, repository / "style_image"))
     return places
+
+
+def resolve_job_style(directory: str | Path, name: str, lora_specs: list[str] | tuple[str, ...] = (), *,
+                      trust_pickle: bool = False):
+    """(style, its LoRAs found on this machine): the job's style plus `--style-lora` values, every error now.
+
+    Unknown or broken style, a LoRA missing from the local caches, a pickle without
+    --trust-pickle, a file in neither LoRA format: all raised here, before any work.
+    """
+    from tasks.lora_sources import resolve_style_loras
+
+    style = style_with_loras(find_style(directory, name), list(lora_specs), trust_pickle=trust_pickle)
+    return style, resolve_style_loras(style, trust_pickle=trust_pickle)

@@ -169,3 +169,16 @@ def test_facechain_style_json_multiplier_reaches_the_adapter_weights(generator, 
     assert calls == [(["style_0"], [0.35])]
     assert any(not np.array_equal(a, b) for a, b in zip(images, generator.generate(
         request(prompt=prompt, negative_prompt=negative), None, None)))
+
+
+def test_train_free_generation_takes_the_same_list_of_style_loras(tiny_pipeline, trained):
+    from tasks.adapter import _style_lora
+
+    first, second = {f"unet.{k}": v for k, v in trained[0].state_dict.items()}, second_unet_lora()
+    with _style_lora(tiny_pipeline, [("style_0", first, 0.5), ("style_1", second, 1.0), ("style_2", second, 0.0)]):
+        assert sorted(tiny_pipeline.get_list_adapters()["unet"]) == ["style_0", "style_1"]
+    assert _clean(tiny_pipeline)
+    with pytest.raises(LoraFormatError, match="'style_1'"):
+        with _style_lora(tiny_pipeline, [("style_0", first, 1.0), ("style_1", {"x.weight": torch.zeros(1)}, 1.0)]):
+            pass
+    assert _clean(tiny_pipeline)

@@ -141,3 +141,19 @@ def test_a_cache_link_leaving_the_repository_is_refused(tmp_path, caches):
     link.symlink_to(write_lora(tmp_path / "outside" / "secret.safetensors"))
     with pytest.raises(StyleError, match="outside"):
         resolve_lora(StyleLora(source="someone/evil"), "s")
+
+
+def test_job_style_with_command_line_loras_resolved_before_any_work(tmp_path, caches):
+    from tasks.styles import resolve_job_style
+
+    hf, _ = caches
+    hf_cache_repo(hf, "someone/ink", {"ink.safetensors": _lora_bytes(tmp_path, 5)})
+    write_lora(tmp_path / "lib" / "base.safetensors", seed=6)
+    (tmp_path / "lib" / "ink.yaml").write_text("prompt: '{trigger}'\nstyle_weight: 0.9\n"
+                                               "loras: [{source: base.safetensors, weight: 0.5}]\n")
+    mine = write_lora(tmp_path / "mine.safetensors", seed=7)
+    style, resolved = resolve_job_style(tmp_path / "lib", "ink", [str(mine), "someone/ink,weight=0.2"])
+    assert [(r.name, r.weight, r.where) for r in resolved] == [
+        ("style_0", 0.5, "local file"), ("style_1", 0.9, "local file"), ("style_2", 0.2, "Hugging Face cache")]
+    with pytest.raises(LoraNotFound, match="'someone/absent'"):
+        resolve_job_style(tmp_path / "lib", "ink", ["someone/absent"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -84,13 +85,15 @@ def test_a_broken_file_does_not_hide_the_others(tmp_path):
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00bad")
     (tmp_path / "facechain_bad.json").write_text("{not json")
     _style(tmp_path, "twin", "name: good\nprompt: '{trigger}'\n")
+    os.mkfifo(tmp_path / "pipe.yaml")
     entries = {e.file.name: e for e in scan_style_library(tmp_path)}
     assert entries["good.yaml"].style is not None
     assert "not valid YAML" in entries["broken.yaml"].error and "not UTF-8" in entries["binary.yaml"].error
     assert "not valid JSON" in entries["facechain_bad.json"].error and "already used" in entries["twin.yaml"].error
+    assert "not a regular file" in entries["pipe.yaml"].error
     assert list(load_style_library(tmp_path)) == ["good"]
     lines = listing_lines(style_listing(tmp_path))
-    assert sum("BROKEN" in line for line in lines) == 4 and any(line.startswith("good ") for line in lines)
+    assert sum("BROKEN" in line for line in lines) == 5 and any(line.startswith("good ") for line in lines)
     assert "broken.yaml" in _error_of(tmp_path, "broken")
     assert "available: good" in _error_of(tmp_path, "missing") and "broken.yaml" in _error_of(tmp_path, "missing")
 

@@ -147,7 +147,9 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
                    help="a cached hub id (default: SD 1.5) | a diffusers folder or .safetensors SD 1.5 file | "
                         "tiny (a random test model: no real portraits)")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickle-based weights (.ckpt/.bin/.pt)")
-    p.add_argument("--style-lora", default=None, help="your own style LoRA (.safetensors)")
+    p.add_argument("--style-lora", default=None, metavar="SPEC",
+                   help="a LoRA added to the style: FILE.safetensors or a cached hub id owner/name, "
+                        "optionally followed by ,weight=W ,revision=R ,file=F")
     p.add_argument("--styles", "--styles-dir", dest="styles_dir", default=None, metavar="DIR",
                    help="style folder (our YAML and/or FaceChain JSON styles); default: the shipped data/styles")
     p.add_argument("--num-images", type=int, default=10)

@@ -172,13 +172,13 @@ def test_facechain_style_json_multiplier_reaches_the_adapter_weights(generator, 
 
 
 def test_train_free_generation_takes_the_same_list_of_style_loras(tiny_pipeline, trained):
-    from tasks.adapter import _style_lora
+    from tasks.style_lora import style_loras_loaded
 
     first, second = {f"unet.{k}": v for k, v in trained[0].state_dict.items()}, second_unet_lora()
-    with _style_lora(tiny_pipeline, [("style_0", first, 0.5), ("style_1", second, 1.0), ("style_2", second, 0.0)]):
+    with style_loras_loaded(tiny_pipeline, [("style_0", first, 0.5), ("style_1", second, 1.0), ("style_2", second, 0.0)]):
         assert sorted(tiny_pipeline.get_list_adapters()["unet"]) == ["style_0", "style_1"]
     assert _clean(tiny_pipeline)
     with pytest.raises(LoraFormatError, match="'style_1'"):
-        with _style_lora(tiny_pipeline, [("style_0", first, 1.0), ("style_1", {"x.weight": torch.zeros(1)}, 1.0)]):
+        with style_loras_loaded(tiny_pipeline, [("style_0", first, 1.0), ("style_1", {"x.weight": torch.zeros(1)}, 1.0)]):
             pass
     assert _clean(tiny_pipeline)

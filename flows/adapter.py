@@ -11,16 +11,15 @@ import json
 from pathlib import Path
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict
 
 from components.plot import line_chart_png
 from components.report import ReportImage, render_report
+from flows.config import TrainingFlowConfig
 from flows.execute import Artefact, Executor, Plan
 from flows.joblock import job_session
 from flows.runs import RunRecord, save_run
 from tasks.catalog import ADAPTER_STAGES
-from tasks.config import ADAPTER_FILE, AdapterTrainConfig, BaseModelConfig
-from tasks.gpu import GpuConfig
+from tasks.config import ADAPTER_FILE, AdapterTrainConfig
 from tasks.keys import FileFingerprints
 from tasks.stages.train_adapter import dataset_key, dataset_records, losses_file
 from tasks.storage import atomic_write_bytes, atomic_write_json
@@ -29,12 +28,8 @@ from tasks.workspace import Workspace
 ADAPTER_INFO = "adapter.json"
 
 
-class AdapterFlowConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AdapterFlowConfig(TrainingFlowConfig):
     train: AdapterTrainConfig = AdapterTrainConfig()
-    base: BaseModelConfig = BaseModelConfig()
-    gpu: GpuConfig = GpuConfig()
 
 
 @flow(name="train-adapter", log_prints=True)

@@ -109,6 +109,10 @@ def _rerun(args: argparse.Namespace) -> int:
     result = rerun_flow(job_dir=args.job_dir, stage=args.stage, sets=parse_sets(args.set))
     if "counts" in result:
         print_curation_summary(result, 0.0)
+    elif "style file" in result:  # a style training (a portrait summary names its style too)
+        from flows.style_cli import print_style_training
+
+        print_style_training(result)
     else:
         print(f"images kept: {result['images kept']}, best score: {result['best score']}")
         print(f"job: {result['job']}")
@@ -136,9 +140,10 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
                    help="a cached hub id (default: SD 1.5) | a diffusers folder or .safetensors SD 1.5 file | "
                         "tiny (a random test model: no real portraits)")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickle-based weights (.ckpt/.bin/.pt)")
-    p.add_argument("--style-lora", default=None, metavar="SPEC",
-                   help="a LoRA added to the style: FILE.safetensors or a cached hub id owner/name, "
-                        "optionally followed by ,weight=W ,revision=R ,file=F")
+    p.add_argument("--style-lora", action="append", default=[], metavar="SPEC",
+                   help="a LoRA added to the style (repeatable): FILE.safetensors or a cached hub id owner/name, "
+                        "optionally followed by ,weight=W ,revision=R ,file=F (weight default: the style's "
+                        "style_weight)")
     p.add_argument("--styles", "--styles-dir", dest="styles_dir", default=None, metavar="DIR",
                    help="style folder (our YAML and/or FaceChain JSON styles); default: the shipped data/styles")
     p.add_argument("--num-images", type=int, default=10)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.config import (
     AlignConfig,
+    BaseModelConfig,
     CropConfig,
     DetectConfig,
     EmbedConfig,
@@ -18,6 +19,7 @@ from tasks.config import (
     SegmentConfig,
     TagConfig,
 )
+from tasks.gpu import GpuConfig
 
 
 class CurationConfig(BaseModel):
@@ -49,3 +51,12 @@ def curation_values(config: CurationConfig) -> dict:
     from tasks.catalog import CURATION_STAGES
 
     return {**{stage.name: getattr(config, stage.name) for stage in CURATION_STAGES}, "load": config.load}
+
+
+class TrainingFlowConfig(BaseModel):
+    """What a training flow (train-adapter, train-style) takes besides its trainer's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: BaseModelConfig = BaseModelConfig()
+    gpu: GpuConfig = GpuConfig()

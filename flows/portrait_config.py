@@ -25,7 +25,8 @@ class PortraitConfig(BaseModel):
     job: str | None = Field(None, description="a job name: the job folder is OUT/<user>/<job> (default OUT/<user>)")
     mode: Literal["train", "train-free"] = "train"
     train_free: TrainFreeConfig | None = Field(None, description="the adapter to use in train-free mode")
-    style_lora: str | None = Field(None, description="the user's own style LoRA (.safetensors)")
+    style_lora: list[str] = Field(default_factory=list, max_length=16, description=(
+        "LoRAs added to the style: FILE or a cached hub id owner/name, each [,weight=W][,revision=R][,file=F]"))
     styles_dir: str = DEFAULT_STYLES_DIR
     min_photos: int = Field(1, ge=1, description="fewer usable photos than this: warn (or fail, see below)")
     fail_below_min_photos: bool = False
@@ -42,6 +43,14 @@ class PortraitConfig(BaseModel):
     @classmethod
     def _safe_user(cls, value: str) -> str:
         return safe_name(value, "user id")
+
+    @field_validator("style_lora", mode="before")
+    @classmethod
+    def _one_or_more_loras(cls, value):
+        """A job recorded when this took one LoRA (a string, or null) reads as a list."""
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
 
     @field_validator("job")
     @classmethod
@@ -68,14 +77,15 @@ class PortraitConfig(BaseModel):
 
 
 def resolve_style(config: PortraitConfig):
-    """The job's style from its library, with the user's own style LoRA if given; unknown -> ValueError."""
-    from tasks.styles import load_style_library, style_from_lora_file
+    """The job's style from its library with its `--style-lora` values, every LoRA found on this machine.
 
-    styles = load_style_library(config.styles_dir)
-    if config.style not in styles:
-        raise ValueError(f"unknown style {config.style!r}; available: {', '.join(sorted(styles))}")
-    style = styles[config.style]
-    return style_from_lora_file(config.style_lora, style) if config.style_lora else style
+    A `JobStyle` (tasks/job_style.py): keyed by its LoRAs' content and weights.
+    Unknown style, missing / pickle / wrong-format LoRA: an error here, before any work.
+    """
+    from tasks.styles import resolve_job_style
+
+    return resolve_job_style(config.styles_dir, config.style, config.style_lora,
+                             trust_pickle=config.base.trust_pickle)
 
 
 def portrait_values(config: PortraitConfig, style, steps: int) -> dict:
@@ -86,7 +96,8 @@ def portrait_values(config: PortraitConfig, style, steps: int) -> dict:
 
 
 def check_job_inputs(config: PortraitConfig):
-    """Everything a job needs that is not a photo, checked before any work: style, base model, adapter.
+    """Everything a job needs that is not a photo, checked before any work: style and its LoRAs, base model,
+    adapter.
 
     Returns the resolved style.
     """

@@ -21,6 +21,7 @@ from tasks.catalog import CURATION, PORTRAIT, job_stage_names
 from tasks.workspace import Workspace
 
 PORTRAIT_RUN_ID = "portrait"  # flows.portrait.RUN_ID, without importing the flow here
+STYLE_RUN_ID = "train-style"  # flows.style_training.STYLE_RUN_ID, likewise
 
 
 def parse_sets(sets: list[str]) -> dict[str, Any]:
@@ -83,6 +84,8 @@ def rerun_flow(job_dir: str, stage: str, sets: dict[str, Any] | None = None) -> 
     overrides = dict(sets or {})
     if is_portrait_job(job.root):
         return _rerun_portrait(job, stage, overrides)
+    if (runs_dir(job.root) / f"{STYLE_RUN_ID}.json").is_file():
+        return _rerun_style(job, stage, overrides)
     return _rerun_curation(job, latest_run(job.root), stage, overrides)
 
 
@@ -108,3 +111,17 @@ def _rerun_portrait(job: Workspace, stage: str, overrides: dict[str, Any]) -> di
     style = resolve_style(config)
     with job_session(job.root), lazy_task_runner(config.curation) as runner:
         return run_portrait(job, record.inputs, config, style, runner, reuse_batches=True, refresh_from=stage)
+
+
+def _rerun_style(job: Workspace, stage: str, overrides: dict[str, Any]) -> dict:
+    """A style training (STYLES_DIR/.train-style/NAME) again from its record, published again."""
+    from flows.style_training import StyleJob, run_style_training
+    from tasks.catalog import STYLE_STAGES
+    from tasks.style_training import WORK_FOLDER
+
+    check_stage(stage, [s.name for s in STYLE_STAGES])
+    if job.root.parent.name != WORK_FOLDER:
+        raise ValueError(f"{job.root} is not a train-style job folder (STYLES_DIR/{WORK_FOLDER}/NAME)")
+    style_job = StyleJob.model_validate(load_run(job.root, STYLE_RUN_ID).config)
+    config = with_overrides(style_job.config, "train", overrides)
+    return run_style_training(job.root.parent.parent, style_job.model_copy(update={"config": config}), force=True)

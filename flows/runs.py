@@ -28,7 +28,7 @@ class StageStatus(BaseModel):
 
 class RunRecord(BaseModel):
     run_id: str
-    kind: Literal["curate", "portrait", "adapter"]
+    kind: Literal["curate", "portrait", "adapter", "style"]
     inputs: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)
     batches: list[str] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from pathlib import Path
 from flows.config import CurationConfig, curation_values
 from flows.execute import Artefact, Plan, Planner, curation_chain, portrait_chain
 from flows.runs import RunRecord, StageStatus, runs_dir
-from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+from tasks.catalog import CURATION, PORTRAIT, STYLE_STAGES, job_stage_names
 from tasks.keys import FileFingerprints, part_name
 from tasks.workspace import input_key
 
@@ -129,5 +129,7 @@ def status_lines(job_dir: str) -> list[str]:
 def _stages_of(record: RunRecord) -> list[str]:
     if record.kind == "curate":
         return ["ingest", *job_stage_names(CURATION), "assemble"]
+    if record.kind == "style":
+        return [s.name for s in STYLE_STAGES]
     mode = record.config.get("mode", "train")
     return job_stage_names(PORTRAIT, mode)[len(job_stage_names(CURATION)):]

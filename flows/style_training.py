@@ -1,47 +1,132 @@
-"""Train a style LoRA from pictures into a style folder: `python -m flows train-style`."""
+"""Train a style LoRA from pictures into a style folder: `python -m flows train-style`.
+
+The `train-style` stage of the catalogue runs through the Plan/Executor like
+every other: its key is the pictures' content and given captions, its
+settings (trigger included), the base model and its code, so the same command
+again trains nothing, and a changed picture, caption or option trains anew.
+The job folder is STYLES_DIR/.train-style/NAME (run record, artefacts,
+checkpoints); the style is published as STYLES_DIR/NAME.safetensors + NAME.yaml.
+`python -m flows rerun STYLES_DIR/.train-style/NAME --stage train-style [--set k=v]`
+repeats it from its record.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from flows.joblock import JobLock
-from tasks.config import BaseModelConfig, LoadConfig, StyleTrainConfig
-from tasks.gpu import GpuConfig
-from tasks.style_training import WORK_FOLDER, check_style_name, train_style_task, training_record
+from flows.config import TrainingFlowConfig
+from flows.execute import Artefact, Executor, Plan
+from flows.joblock import job_session
+from flows.runs import RunRecord, load_run, save_run
+from tasks.catalog import STYLE_STAGES
+from tasks.config import LoadConfig, StyleTrainConfig
+from tasks.keys import FileFingerprints
+from tasks.storage import atomic_write_json
+from tasks.workspace import Workspace
+
+STYLE_RUN_ID = "train-style"
 
 
-class StyleTrainingConfig(BaseModel):
+class StyleTrainingConfig(TrainingFlowConfig):
+    train: StyleTrainConfig = StyleTrainConfig()
+    load: LoadConfig = LoadConfig()
+
+
+class StyleJob(BaseModel):
+    """What a train-style run was asked for; its run record keeps it, so a re-run repeats it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    train: StyleTrainConfig = StyleTrainConfig()
-    base: BaseModelConfig = BaseModelConfig()
-    load: LoadConfig = LoadConfig()
-    gpu: GpuConfig = GpuConfig()
+    name: str
+    images: list[str] = Field(min_length=1)
+    captions: str | None = None
+    config: StyleTrainingConfig = StyleTrainingConfig()
 
 
 @flow(name="train-style", log_prints=True)
 def train_style_flow(images: list[str], name: str, out: str, config: StyleTrainingConfig | None = None,
-                     captions: str | None = None) -> dict:
-    """One style per NAME; two trainings of the same NAME in one folder take turns (a lock)."""
-    config = config or StyleTrainingConfig()
-    check_style_name(name)
-    folder = Path(out).resolve()
-    work = folder / WORK_FOLDER / name
-    with JobLock(work):
-        task = train_style_task.with_options(result_storage=folder / WORK_FOLDER / ".prefect" / "results")
-        arguments = (images, name, str(folder), config.train, config.base, config.load)
-        state = task(*arguments, captions=captions, gpu=config.gpu, return_state=True)
-        style_file = state.result()
-        if not Path(style_file).is_file() or not (folder / f"{name}.safetensors").is_file():
-            style_file = task.with_options(refresh_cache=True)(*arguments, captions=captions, force=True,
-                                                               gpu=config.gpu)  # cached, but the files are gone
-        record = training_record(str(folder), name)
-    sources = [row["caption_source"] for row in record["pictures"]]
-    return {"style": name, "style file": style_file, "lora": str(folder / f"{name}.safetensors"),
-            "pictures": len(record["pictures"]), "skipped": record["skipped"], "trigger": record["trigger"],
+                     captions: str | None = None, force: bool = False) -> dict:
+    """One style per NAME; two trainings of the same NAME in one folder take turns (the job lock)."""
+    job = StyleJob(name=name, images=list(images), captions=captions, config=config or StyleTrainingConfig())
+    return run_style_training(Path(out), job, force=force)
+
+
+def run_style_training(folder: Path, job: StyleJob, force: bool = False) -> dict:
+    """Plan and run the train-style stage for `job`, then publish the style into `folder`."""
+    from components.diffusion.base_model import check_base_model
+    from components.diffusion.style_training import default_trigger
+    from tasks.style_data import pictures_key, pictures_manifest, style_pictures
+    from tasks.style_training import (
+        check_not_taken,
+        check_style_name,
+        published_key,
+        publish_style,
+        training_record,
+        work_folder,
+    )
+
+    check_style_name(job.name)
+    config = job.config
+    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    folder = folder.resolve()
+    work = Workspace(work_folder(folder, job.name))
+    with job_session(work.root):
+        check_not_taken(folder, job.name)
+        pictures, skipped = style_pictures(job.images, config.load, job.captions)
+        manifest = Artefact(key=pictures_key(pictures), path=f"pictures/{pictures_key(pictures)}.json")
+        atomic_write_json(work.path(manifest.path), pictures_manifest(pictures, skipped))
+        train = config.train.model_copy(update={"trigger": config.train.trigger or default_trigger(job.name)})
+        record = _style_run(work, job)
+        plan = Plan(work.root, {"train": train, "base": config.base, "load": config.load, "gpu": config.gpu},
+                    FileFingerprints(record.fingerprints))
+        executor = Executor(plan, record, lambda r: save_run(work.root, r), lambda stage: force)
+        artefact = _run(executor, record, work, manifest)
+        state = record.stages[STYLE_STAGES[0].name].state
+        if force or state == "done" or published_key(folder, job.name) != artefact.key:
+            publish_style(folder, job.name, work.path(artefact.path),
+                          _style_record(work, artefact, train, config, skipped))
+        record.state, record.fingerprints = "completed", plan.fingerprints.known
+        save_run(work.root, record)
+    info = training_record(str(folder), job.name)
+    sources = [row["caption_source"] for row in info["pictures"]]
+    return {"style": job.name, "style file": str(folder / f"{job.name}.yaml"),
+            "lora": str(folder / f"{job.name}.safetensors"), "pictures": len(info["pictures"]),
+            "skipped": skipped, "trigger": info["trigger"],
             "captions": {source: sources.count(source) for source in dict.fromkeys(sources)},
-            "steps": record["steps"], "first_loss": record["losses"][0], "last_loss": record["losses"][-1],
-            "cached": state.name == "Cached"}
+            "steps": info["steps"], "first_loss": info["losses"][0], "last_loss": info["losses"][-1],
+            "cached": state == "cached", "job": str(work.root)}
+
+
+def _style_run(work: Workspace, job: StyleJob) -> RunRecord:
+    """This run's record (the last one's file fingerprints kept: a large base model is not hashed again)."""
+    try:
+        known = load_run(work.root, STYLE_RUN_ID).fingerprints
+    except (FileNotFoundError, ValueError):
+        known = {}
+    record = RunRecord(run_id=STYLE_RUN_ID, kind="style", inputs=job.images, config=job.model_dump(mode="json"),
+                       fingerprints=known)
+    save_run(work.root, record)
+    return record
+
+
+def _run(executor: Executor, record: RunRecord, work: Workspace, manifest: Artefact) -> Artefact:
+    try:
+        return executor.run(STYLE_STAGES[0], {"pictures": manifest})
+    except BaseException as exc:
+        record.state, record.error = "failed", str(exc)
+        save_run(work.root, record)
+        raise
+
+
+def _style_record(work: Workspace, artefact: Artefact, train: StyleTrainConfig, config: StyleTrainingConfig,
+                  skipped: list[str]) -> dict:
+    from tasks.stages.train_style import training_file
+
+    trained = json.loads(training_file(work.path(artefact.path)).read_text())
+    return {"key": artefact.key, "trigger": train.trigger, "pictures": trained["pictures"], "skipped": skipped,
+            "steps": train.steps, "losses": trained["losses"], "base_model": config.base.spec,
+            "train": train.model_dump(mode="json")}

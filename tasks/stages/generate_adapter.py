@@ -1,4 +1,4 @@
-"""generate (train-free): images in the style conditioned on the trained face adapter, no face LoRA."""
+"""generate (train-free): images in the style and its LoRAs, conditioned on the face adapter (no face LoRA)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from components import registry
-from components.diffusion.styles import Style, build_prompt
+from components.diffusion.styles import build_prompt
 from tasks.config import BaseModelConfig, GenerateConfig, TrainFreeConfig
 from tasks.diffusion_models import pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import encode_png
+from tasks.job_style import JobStyle, named_style_loras
 from tasks.portrait_rows import curated_ok, generated_rows, write_rows
-from tasks.style_lora import style_lora_loaded
+from tasks.style_lora import style_loras_loaded
 
 
 def generate_with_adapter(root: str, output: str, inputs: dict[str, str], generate: GenerateConfig,
-                          base: BaseModelConfig, style: Style, train_free: TrainFreeConfig,
+                          base: BaseModelConfig, style: JobStyle, train_free: TrainFreeConfig,
                           gpu: GpuConfig | None = None) -> None:
     from components.adapters.weights import weights_from_bytes
 
@@ -28,9 +29,10 @@ def generate_with_adapter(root: str, output: str, inputs: dict[str, str], genera
     prompt, negative = build_prompt(style, records[0].trigger_word or "a person")
     seeds = [generate.seed + i for i in range(generate.num_images)]
     embeddings = np.asarray([r.embedding for r in records], np.float32)  # several photos: concatenated tokens
+    style_loras = named_style_loras(style, trust_pickle=base.trust_pickle)
     with gpu_slot(gpu):
         pipeline = pipeline_for(base)
-        with style_lora_loaded(pipeline, style.lora, style.style_weight):
+        with style_loras_loaded(pipeline, style_loras):
             generator = registry.create("generate", train_free.backend, pipeline=pipeline,
                                         weights=weights_from_bytes(adapter.read_bytes()))
             images = generator.generate(

@@ -137,7 +137,7 @@ def test_facechain_style_json_multiplier_reaches_the_adapter_weights(generator, 
     from safetensors.torch import save_file
 
     from components.diffusion.styles import build_prompt
-    from tasks.lora_sources import resolve_style_loras, style_lora_request
+    from tasks.job_style import job_style, style_lora_weights, style_state_dicts
     from tasks.styles import find_style
 
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms"))
@@ -159,7 +159,8 @@ def test_facechain_style_json_multiplier_reaches_the_adapter_weights(generator, 
     assert style.preview == str(tmp_path / "facechain" / "style_image" / "Cartoon.jpg")
     prompt, negative = build_prompt(style, "a beautiful woman")
     assert prompt.startswith("a beautiful woman, Manhuanan, jewelry, half body photo, upper_body") and "nsfw" in negative
-    weights, tensors = style_lora_request(resolve_style_loras(style))
+    resolved = job_style(style)
+    weights, tensors = style_lora_weights(resolved), style_state_dicts(resolved)
     calls = []
     original = generator.pipeline.set_adapters
     monkeypatch.setattr(generator.pipeline, "set_adapters",

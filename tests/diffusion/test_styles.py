@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from components.diffusion.styles import Style, StyleError, build_prompt, parse_style
-from tasks.styles import load_style_library, style_from_lora_file
+from tasks.styles import load_style_library, style_with_loras
 
 STYLES_DIR = Path(__file__).resolve().parents[2] / "data" / "styles"
 
@@ -81,17 +81,19 @@ def test_build_prompt_inserts_trigger_word_and_tags():
     assert build_prompt(style, "sks")[0] == "photo of sks, studio"
 
 
-def test_style_from_lora_file(tmp_path):
+def test_command_line_loras_are_added_to_the_style(tmp_path):
     base = load_style_library(STYLES_DIR)["studio_headshot"]
     lora = tmp_path / "My Style.safetensors"
     lora.write_bytes(b"")
-    style = style_from_lora_file(lora, base)
-    assert style.name == "my-style" and style.prompt == base.prompt
-    assert [(x.source, x.weight) for x in style.loras] == [(str(lora.resolve()), base.style_weight)]
+    style = style_with_loras(base, [str(lora), "someone/ink,weight=0.5,revision=v2"])
+    assert style.name == base.name and style.prompt == base.prompt
+    assert [(x.source, x.weight, x.revision) for x in style.loras] == [
+        (str(lora.resolve()), base.style_weight, None), ("someone/ink", 0.5, "v2")]
     (tmp_path / "x.ckpt").write_bytes(b"")
     with pytest.raises(StyleError, match="pickle"):
-        style_from_lora_file(tmp_path / "x.ckpt", base)
-    assert style_from_lora_file(tmp_path / "x.ckpt", base, trust_pickle=True).loras[0].is_pickle
+        style_with_loras(base, [str(tmp_path / "x.ckpt")])
+    assert style_with_loras(base, [str(tmp_path / "x.ckpt")], trust_pickle=True).loras[0].is_pickle
     with pytest.raises(StyleError, match="no such file"):
-        style_from_lora_file(tmp_path / "missing.safetensors", base)
-    assert style_from_lora_file("someone/ink,weight=0.5", base).loras[0].weight == 0.5
+        style_with_loras(base, [str(tmp_path / "missing.safetensors")])
+    with pytest.raises(StyleError, match="weight=W"):
+        style_with_loras(base, ["someone/ink,strength=2"])

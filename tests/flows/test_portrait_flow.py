@@ -64,7 +64,7 @@ class ReplayGenerator:
     def __init__(self, pipeline=None, device="cpu"):
         pass
 
-    def generate(self, request, face_lora, style_lora):
+    def generate(self, request, face_lora, style_lora=None, style_loras=None):
         return [self.photos[i % len(self.photos)] for i in range(len(request.seeds))]
 
 

@@ -35,3 +35,29 @@ def hf_cache_repo(cache: Path, repo_id: str, files: dict[str, bytes], revision: 
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / revision).write_text(commit)
     return commit
+
+
+def adapter_scales(pipeline) -> dict[str, float]:
+    """Adapter name -> the scaling PEFT applies in the UNet (weight x alpha / rank; a file without alphas: weight)."""
+    scales = {}
+    for module in pipeline.unet.modules():
+        scaling = getattr(module, "scaling", None)
+        if isinstance(scaling, dict):
+            scales.update({name: float(value) for name, value in scaling.items()})
+    return scales
+
+
+def record_adapter_scales(monkeypatch) -> list[dict[str, float]]:
+    """Each generation's LoRA adapters as attached (both generate stages attach through `attach_loras`)."""
+    from components.diffusion import generate
+
+    seen: list[dict[str, float]] = []
+    original = generate.attach_loras
+
+    def spy(pipeline, loras):
+        names = original(pipeline, loras)
+        seen.append(adapter_scales(pipeline))
+        return names
+
+    monkeypatch.setattr(generate, "attach_loras", spy)
+    return seen

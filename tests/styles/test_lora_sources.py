@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
 
 from components.diffusion.lora_formats import LoraFormatError
 from components.diffusion.styles import Style, StyleError, StyleLora
-from tasks.lora_sources import (
-    LoraNotFound,
-    locate_lora,
-    lora_key_material,
-    resolve_lora,
-    resolve_style_loras,
-    style_key_material,
-)
+from tasks.lora_sources import LoraNotFound, locate_lora, resolve_lora, resolve_style_loras
 from tasks.styles import find_style
 from tests.styles.loras import hf_cache_repo, write_lora
 
@@ -42,7 +34,7 @@ def test_hf_cache_found_by_id_through_refs_main(tmp_path, caches):
     resolved = resolve_lora(StyleLora(source="someone/ink-lora", weight=0.5), "style_0", style="ink")
     assert resolved.where == "Hugging Face cache" and resolved.path.read_bytes() == data
     assert f"snapshots/{commit}" in str(locate_lora(StyleLora(source="someone/ink-lora"))[0])
-    assert resolved.sha256 == hashlib.sha256(data).hexdigest() and resolved.weight == 0.5
+    assert resolved.weight == 0.5
     by_commit = resolve_lora(StyleLora(source="someone/ink-lora", revision=commit, file="ink.safetensors"), "s")
     assert by_commit.path == resolved.path
 
@@ -94,24 +86,30 @@ def test_style_resolution_fails_before_any_work_on_the_first_missing_lora(tmp_pa
         resolve_style_loras(find_style(tmp_path / "lib", "two"))
 
 
-def test_key_material_follows_content_and_weight_not_path(tmp_path, caches):
+def test_generation_key_follows_lora_content_and_weight_not_path(tmp_path, caches):
+    from tasks.catalog import TRAIN, portrait_stages
+    from tasks.config import BaseModelConfig, GenerateConfig
+    from tasks.job_style import job_style
+    from tasks.keys import stage_key
+
+    hf, _ = caches
     first = write_lora(tmp_path / "a" / "x.safetensors", seed=1)
     moved = tmp_path / "b" / "y.safetensors"
     moved.parent.mkdir()
     moved.write_bytes(first.read_bytes())
-    style = Style(name="s", prompt="{trigger}")
+    hf_cache_repo(hf, "someone/same", {"same.safetensors": first.read_bytes()})
+    [generate] = [s for s in portrait_stages(TRAIN) if s.name == "generate"]
 
-    def key(path, weight=1.0):
-        lora = StyleLora(source=str(path), weight=weight)
-        return json.dumps(style_key_material(style.model_copy(update={"loras": (lora,)}),
-                                              [resolve_lora(lora, "style_0")]), sort_keys=True)
+    def key(source, weight=1.0):
+        style = job_style(Style(name="s", prompt="{trigger}", loras=(StyleLora(source=str(source), weight=weight),)))
+        assert str(tmp_path) not in json.dumps(style.model_dump(mode="json"))  # no path in what is keyed
+        values = {"generate": GenerateConfig(), "base": BaseModelConfig(spec="tiny"), "style": style}
+        return stage_key(generate, ["train-key", "curate-key"], values)
 
-    assert key(first) == key(moved) != key(first, weight=0.5)
+    assert key(first) == key(moved) == key("someone/same") != key(first, weight=0.5)
     before = key(first)
     write_lora(first, seed=2)  # the file replaced: new content, same path
     assert key(first) != before
-    assert lora_key_material([resolve_lora(StyleLora(source=str(first)), "s")])[0]["sha256"] == \
-        hashlib.sha256(first.read_bytes()).hexdigest()
 
 
 def test_unusable_files_refused_at_resolution(tmp_path, caches):
@@ -152,8 +150,10 @@ def test_job_style_with_command_line_loras_resolved_before_any_work(tmp_path, ca
     (tmp_path / "lib" / "ink.yaml").write_text("prompt: '{trigger}'\nstyle_weight: 0.9\n"
                                                "loras: [{source: base.safetensors, weight: 0.5}]\n")
     mine = write_lora(tmp_path / "mine.safetensors", seed=7)
-    style, resolved = resolve_job_style(tmp_path / "lib", "ink", [str(mine), "someone/ink,weight=0.2"])
-    assert [(r.name, r.weight, r.where) for r in resolved] == [
-        ("style_0", 0.5, "local file"), ("style_1", 0.9, "local file"), ("style_2", 0.2, "Hugging Face cache")]
+    style = resolve_job_style(tmp_path / "lib", "ink", [str(mine), "someone/ink,weight=0.2"])
+    assert [(f.name, f.weight, f.label) for f in style.lora_files] == [
+        ("style_0", 0.5, str(tmp_path / "lib" / "base.safetensors")), ("style_1", 0.9, str(mine)),
+        ("style_2", 0.2, "someone/ink")]
+    assert style.content_files()[2].startswith(str(hf))
     with pytest.raises(LoraNotFound, match="'someone/absent'"):
         resolve_job_style(tmp_path / "lib", "ink", ["someone/absent"])

@@ -157,3 +157,12 @@ def test_job_style_with_command_line_loras_resolved_before_any_work(tmp_path, ca
     assert style.content_files()[2].startswith(str(hf))
     with pytest.raises(LoraNotFound, match="'someone/absent'"):
         resolve_job_style(tmp_path / "lib", "ink", ["someone/absent"])
+
+
+def test_job_configs_recorded_with_one_style_lora_still_read():
+    from flows.portrait_config import PortraitConfig
+
+    fields = {"user": "u", "style": "studio_headshot"}
+    assert PortraitConfig.model_validate(fields | {"style_lora": None}).style_lora == []
+    assert PortraitConfig.model_validate(fields | {"style_lora": "a.safetensors"}).style_lora == ["a.safetensors"]
+    assert PortraitConfig(**fields, style_lora=["a.safetensors", "o/n,weight=0.5"]).style_lora[1] == "o/n,weight=0.5"

@@ -51,7 +51,9 @@ class StyleJob(BaseModel):
 def train_style_flow(images: list[str], name: str, out: str, config: StyleTrainingConfig | None = None,
                      captions: str | None = None, force: bool = False) -> dict:
     """One style per NAME; two trainings of the same NAME in one folder take turns (the job lock)."""
-    job = StyleJob(name=name, images=list(images), captions=captions, config=config or StyleTrainingConfig())
+    job = StyleJob(name=name, images=[str(Path(i).absolute()) for i in images],  # a re-run may start elsewhere
+                   captions=None if captions is None else str(Path(captions).absolute()),
+                   config=config or StyleTrainingConfig())
     return run_style_training(Path(out), job, force=force)
 
 
@@ -91,14 +93,16 @@ def run_style_training(folder: Path, job: StyleJob, force: bool = False) -> dict
                           _style_record(work, artefact, train, config, skipped))
         record.state, record.fingerprints = "completed", plan.fingerprints.known
         save_run(work.root, record)
-    info = training_record(str(folder), job.name)
+    return _summary(folder, job.name, training_record(str(folder), job.name), state == "cached", work)
+
+
+def _summary(folder: Path, name: str, info: dict, cached: bool, work: Workspace) -> dict:
     sources = [row["caption_source"] for row in info["pictures"]]
-    return {"style": job.name, "style file": str(folder / f"{job.name}.yaml"),
-            "lora": str(folder / f"{job.name}.safetensors"), "pictures": len(info["pictures"]),
-            "skipped": skipped, "trigger": info["trigger"],
+    return {"style": name, "style file": str(folder / f"{name}.yaml"), "lora": str(folder / f"{name}.safetensors"),
+            "pictures": len(info["pictures"]), "skipped": info["skipped"], "trigger": info["trigger"],
             "captions": {source: sources.count(source) for source in dict.fromkeys(sources)},
             "steps": info["steps"], "first_loss": info["losses"][0], "last_loss": info["losses"][-1],
-            "cached": state == "cached", "job": str(work.root)}
+            "cached": cached, "job": str(work.root)}
 
 
 def _style_run(work: Workspace, job: StyleJob) -> RunRecord:

@@ -102,7 +102,8 @@ def stage_state(job: Path) -> str:
     return json.loads((job / "runs" / "train-style.json").read_text())["stages"]["train-style"]["state"]
 
 
-def test_training_again_is_cached_a_rerun_retrains_and_a_hand_written_style_is_not_replaced(trained, tmp_path):
+def test_training_again_is_cached_a_rerun_retrains_and_a_hand_written_style_is_not_replaced(trained, tmp_path,
+                                                                                             capsys):
     from tasks.style_training import training_record
 
     library, args = trained
@@ -116,6 +117,9 @@ def test_training_again_is_cached_a_rerun_retrains_and_a_hand_written_style_is_n
     assert (library / "inkwash.safetensors").read_bytes() != six_steps
     assert main(args) == 0  # back to 6 steps: that training is cached, and published again
     assert stage_state(job) == "cached" and (library / "inkwash.safetensors").read_bytes() == six_steps
+    capsys.readouterr()
+    assert main(["status", str(job)]) == 0
+    assert "train-style   cached" in capsys.readouterr().out
     (tmp_path / "inkwash.yaml").write_text("prompt: '{trigger}, my own'\n")
     out_index = args.index("--out") + 1
     assert main(args[:out_index] + [str(tmp_path)] + args[out_index + 1:]) == 2

@@ -13,10 +13,10 @@ export OMP_WAIT_POLICY := PASSIVE
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-seed.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-seed.txt
 	touch $@
 
 # The portrait job on the embedded defaults: the tiny random test model (no real

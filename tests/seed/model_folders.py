@@ -13,6 +13,8 @@ import copy
 import json
 from pathlib import Path
 
+import components  # noqa: F401  before modelscope: installs the torchvision import guard
+
 SEED = 0
 
 

@@ -22,6 +22,9 @@ FACECHAIN_PROFILE: dict[str, str] = {
     "rank": "rts",
 }
 FACECHAIN_SELECT = "fqa"  # the quality backend FaceChain scores template candidates with
+# Stage options the profile sets besides the backend: the quality task rejects under its
+# config's threshold (0.3 by default), so FLCM's 0.855 must be the config's too.
+FACECHAIN_OPTIONS: dict[str, dict[str, float]] = {"quality": {"threshold": 0.855}}
 
 
 @dataclass(frozen=True)

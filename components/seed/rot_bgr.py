@@ -32,14 +32,14 @@ class RotBgrOrienter(SeedBackend):
     LICENCE = "not stated on its ModelScope page (a FaceChain contributor's model)"
 
     def __init__(self, *, model_id: str | None = None, revision: str | None = None, model_dir: str | None = None,
-                 min_confidence: float = 0.0) -> None:
+                 min_score: float = 0.0) -> None:
         import onnxruntime
 
         from components.seed.hub import resolve_model_dir
 
-        if not 0.0 <= float(min_confidence) <= 1.0:
-            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
-        self.min_confidence = float(min_confidence)
+        if not 0.0 <= float(min_score) <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {min_score!r}")
+        self.min_score = float(min_score)
         self.folder = resolve_model_dir(self.spec(model_id, revision), model_dir)
         self._session = onnxruntime.InferenceSession(str(self.folder / "rot_bgr.onnx"),
                                                      providers=["CPUExecutionProvider"])
@@ -54,7 +54,7 @@ class RotBgrOrienter(SeedBackend):
         scores = {ROTATION_OF_CLASS[k]: float(p) for k, p in enumerate(probs)}
         best = ROTATION_OF_CLASS[int(np.argmax(probs))]
         # An unsure classifier leaves the photo as it is.
-        if scores[best] < self.min_confidence:
+        if scores[best] < self.min_score:
             best = 0
         return Orientation(rotation=best, scores=scores)
 

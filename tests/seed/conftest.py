@@ -11,38 +11,20 @@ from tests.seed import model_folders
 
 
 @pytest.fixture(scope="session")
-def seed_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("seed-models")
+def seed_model(tmp_path_factory):
+    """seed_model("rts") -> the folder of that random-weight model, built once per session."""
+    root = tmp_path_factory.mktemp("seed-models")
+    builders = {"rts": model_folders.write_rts, "fairface": model_folders.write_fairface,
+                "flcm": model_folders.write_flcm, "fqa": model_folders.write_fqa_standin,
+                "rot_bgr": model_folders.write_rot_bgr_standin, "m2fp": model_folders.write_m2fp}
+    built = {}
 
+    def folder(name: str):
+        if name not in built:
+            built[name] = builders[name](root / name)
+        return built[name]
 
-@pytest.fixture(scope="session")
-def rts_dir(seed_root):
-    return model_folders.write_rts(seed_root / "rts")
-
-
-@pytest.fixture(scope="session")
-def fairface_dir(seed_root):
-    return model_folders.write_fairface(seed_root / "fairface")
-
-
-@pytest.fixture(scope="session")
-def flcm_dir(seed_root):
-    return model_folders.write_flcm(seed_root / "flcm")
-
-
-@pytest.fixture(scope="session")
-def fqa_standin_dir(seed_root):
-    return model_folders.write_fqa_standin(seed_root / "fqa")
-
-
-@pytest.fixture(scope="session")
-def rot_bgr_standin_dir(seed_root):
-    return model_folders.write_rot_bgr_standin(seed_root / "rot_bgr")
-
-
-@pytest.fixture(scope="session")
-def m2fp_dir(seed_root):
-    return model_folders.write_m2fp(seed_root / "m2fp")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -19,10 +19,10 @@ from components.tagging import trigger_word
 from components.types import Orientation, Quality, Rejected, Tags
 
 
-def test_fairface_tags_real_faces_with_a_table_1_trigger_word(fairface_dir, face_photos):
+def test_fairface_tags_real_faces_with_a_table_1_trigger_word(seed_model, face_photos):
     from components.seed.fairface import AGE_BINS, AGE_OF_BIN
 
-    tagger = registry.create("tag", "fairface", model_dir=str(fairface_dir))
+    tagger = registry.create("tag", "fairface", model_dir=str(seed_model("fairface")))
     for photo in face_photos.values():
         tags = tagger.tag(photo.image, photo.bbox, photo.landmarks68)
         assert isinstance(tags, Tags)
@@ -41,8 +41,8 @@ def test_fairface_age_bins_fall_on_one_side_of_table_1_boundaries():
     assert {words[b] for b in ("40-49", "50-59", "60-69", "70+")} == {"a mature woman"}
 
 
-def test_flcm_scores_the_given_face_box_in_unit_range_with_facechain_threshold(flcm_dir, face_photos):
-    scorer = registry.create("quality", "flcm", model_dir=str(flcm_dir))
+def test_flcm_scores_the_given_face_box_in_unit_range_with_facechain_threshold(seed_model, face_photos):
+    scorer = registry.create("quality", "flcm", model_dir=str(seed_model("flcm")))
     assert scorer.threshold == 0.855
     photo = face_photos["obama.jpg"]
     quality = scorer.score(photo.image, photo.landmarks68, photo.width, photo.score, bbox=photo.bbox)
@@ -54,9 +54,9 @@ def test_flcm_scores_the_given_face_box_in_unit_range_with_facechain_threshold(f
         scorer.score(photo.image, photo.landmarks68, photo.width, photo.score)
 
 
-def test_fqa_wiring_with_standin_onnx_scores_each_face(fqa_standin_dir, face_photos):
+def test_fqa_wiring_with_standin_onnx_scores_each_face(seed_model, face_photos):
     """The real FQA graph is a hub-only ONNX file: a stand-in with its inputs and outputs."""
-    scorer = registry.create("quality", "fqa", model_dir=str(fqa_standin_dir))
+    scorer = registry.create("quality", "fqa", model_dir=str(seed_model("fqa")))
     scores = []
     for photo in face_photos.values():
         quality = scorer.score(photo.image, photo.landmarks68, photo.width, photo.score, bbox=photo.bbox)
@@ -65,9 +65,9 @@ def test_fqa_wiring_with_standin_onnx_scores_each_face(fqa_standin_dir, face_pho
     assert len(set(np.round(scores, 6))) == len(scores), "different faces must reach the model"
 
 
-def test_rot_bgr_wiring_with_standin_onnx(rot_bgr_standin_dir, face_photos):
+def test_rot_bgr_wiring_with_standin_onnx(seed_model, face_photos):
     """The real rot_bgr graph is a hub-only ONNX file: a stand-in with its inputs and outputs."""
-    orienter = registry.create("orient", "rot-bgr", model_dir=str(rot_bgr_standin_dir))
+    orienter = registry.create("orient", "rot-bgr", model_dir=str(seed_model("rot_bgr")))
     result = orienter.orient(face_photos["obama.jpg"].image)
     assert isinstance(result, Orientation)
     assert set(result.scores) == {0, 90, 180, 270}
@@ -86,8 +86,8 @@ def test_rot_bgr_class_maps_to_the_rotation_facechain_applies(cls, face_photos):
     assert np.array_equal(rotate(image, ROTATION_OF_CLASS[cls]), facechain_fix(image))
 
 
-def test_rts_ranks_real_photos_by_its_own_512d_embeddings(rts_dir, face_photos, detector, landmarker, load_rgb):
-    ranker = registry.create("rank", "rts", detector=detector, landmarker=landmarker, model_dir=str(rts_dir),
+def test_rts_ranks_real_photos_by_its_own_512d_embeddings(seed_model, face_photos, detector, landmarker, load_rgb):
+    ranker = registry.create("rank", "rts", detector=detector, landmarker=landmarker, model_dir=str(seed_model("rts")),
                              template_weight=1.0)
     obama = face_photos["obama.jpg"].image
     embedding, ood = ranker.embed_face(obama, detector.detect(obama)[0])
@@ -104,8 +104,8 @@ def test_rts_ranks_real_photos_by_its_own_512d_embeddings(rts_dir, face_photos, 
         ranker.score([obama], np.zeros(128), np.zeros((0, 128)))
 
 
-def test_rts_ood_filter_drops_faces_under_the_threshold(rts_dir, face_photos, detector, landmarker):
-    ranker = registry.create("rank", "rts", detector=detector, landmarker=landmarker, model_dir=str(rts_dir),
+def test_rts_ood_filter_drops_faces_under_the_threshold(seed_model, face_photos, detector, landmarker):
+    ranker = registry.create("rank", "rts", detector=detector, landmarker=landmarker, model_dir=str(seed_model("rts")),
                              min_ood_score=1e9)
     obama = face_photos["obama.jpg"].image
     [score] = ranker.score([obama], np.zeros(128), np.zeros((0, 128)), template_image=obama)
@@ -113,8 +113,8 @@ def test_rts_ood_filter_drops_faces_under_the_threshold(rts_dir, face_photos, de
 
 
 @pytest.mark.slow
-def test_m2fp_head_mask_on_a_real_crop_background_white(m2fp_dir, face_photos):
-    segmenter = registry.create("segment", "m2fp", model_dir=str(m2fp_dir), min_score=0.1)
+def test_m2fp_head_mask_on_a_real_crop_background_white(seed_model, face_photos):
+    segmenter = registry.create("segment", "m2fp", model_dir=str(seed_model("m2fp")), min_score=0.1)
     photo = face_photos["obama.jpg"]
     x0, y0, x1, y1 = photo.bbox
     side = int(2.5 * max(x1 - x0, y1 - y0))

@@ -37,22 +37,22 @@ def test_missing_model_is_refused_within_seconds_naming_id_and_fetch_command(emp
     assert not cls.present()
 
 
-def test_model_folder_missing_its_weights_is_refused(tmp_path, fairface_dir):
+def test_model_folder_missing_its_weights_is_refused(tmp_path):
     from components.seed.fairface import FairFaceTagger
 
     folder = tmp_path / "fairface"
     folder.mkdir()
-    shutil.copy(fairface_dir / "configuration.json", folder)
+    (folder / "configuration.json").write_text("{}")
     with pytest.raises(SeedModelNotFound, match="pytorch_model.pt") as error:
         FairFaceTagger(model_dir=folder)
     assert FairFaceTagger.MODEL_ID in str(error.value)
 
 
-def test_model_found_in_the_modelscope_cache_layout(empty_cache, fqa_standin_dir):
+def test_model_found_in_the_modelscope_cache_layout(empty_cache, seed_model):
     from components.seed.fqa import FqaQuality
 
     assert not FqaQuality.present()
-    shutil.copytree(fqa_standin_dir, empty_cache / "models" / FqaQuality.MODEL_ID)
+    shutil.copytree(seed_model("fqa"), empty_cache / "models" / FqaQuality.MODEL_ID)
     assert FqaQuality.present()
     assert resolve_model_dir(FqaQuality.spec()) == empty_cache / "models" / FqaQuality.MODEL_ID
 
@@ -67,12 +67,12 @@ def test_cached_revision_other_than_asked_is_refused(empty_cache):
     assert resolve_model_dir(ModelSpec("someone/model", "v1.0", ("configuration.json",))) == folder
 
 
-def test_pickle_weights_refused_when_torch_would_unpickle_code(monkeypatch, flcm_dir):
+def test_pickle_weights_refused_when_torch_would_unpickle_code(monkeypatch, seed_model):
     from components.seed.flcm import FlcmQuality
 
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     with pytest.raises(ValueError, match="trust-pickle"):
-        FlcmQuality(model_dir=flcm_dir)
+        FlcmQuality(model_dir=seed_model("flcm"))
     check_pickle_rule(trust_pickle=True)  # the user's explicit choice lets it through
     monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     check_pickle_rule(trust_pickle=False)  # torch's weights_only default: plain state_dicts only

@@ -10,6 +10,7 @@ missing model is refused in milliseconds with the command that fetches it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,8 +39,22 @@ class ModelSpec:
         return f"modelscope download --model {self.model_id}{revision}"
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+
+
+def check_spec(spec: ModelSpec) -> None:
+    """An id or revision from a config is hostile input: it becomes a path in the cache."""
+    if not isinstance(spec.model_id, str) or not _HUB_ID.fullmatch(spec.model_id) or ".." in spec.model_id:
+        raise ValueError(f"model id must look like owner/name, got {spec.model_id!r}")
+    if spec.revision is not None and (not isinstance(spec.revision, str) or not _REVISION.fullmatch(spec.revision)
+                                      or ".." in spec.revision):
+        raise ValueError(f"revision must be a plain tag or commit, got {spec.revision!r}")
+
+
 def resolve_model_dir(spec: ModelSpec, model_dir: str | os.PathLike | None = None) -> Path:
     """The local folder of the model, or SeedModelNotFound (no network, no import of modelscope)."""
+    check_spec(spec)
     if model_dir is not None:
         folder = Path(model_dir).expanduser()
         missing = _missing_files(folder, spec.files)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from components import registry
+from components.protocols import Orienter, QualityScorer, Ranker, Segmenter, Tagger
 from components.orientation import rotate
 from components.tagging import trigger_word
 from components.types import Orientation, Quality, Rejected, Tags
@@ -23,6 +24,7 @@ def test_fairface_tags_real_faces_with_a_table_1_trigger_word(seed_model, face_p
     from components.seed.fairface import AGE_BINS, AGE_OF_BIN
 
     tagger = registry.create("tag", "fairface", model_dir=str(seed_model("fairface")))
+    assert isinstance(tagger, Tagger)
     for photo in face_photos.values():
         tags = tagger.tag(photo.image, photo.bbox, photo.landmarks68)
         assert isinstance(tags, Tags)
@@ -43,6 +45,7 @@ def test_fairface_age_bins_fall_on_one_side_of_table_1_boundaries():
 
 def test_flcm_scores_the_given_face_box_in_unit_range_with_facechain_threshold(seed_model, face_photos):
     scorer = registry.create("quality", "flcm", model_dir=str(seed_model("flcm")))
+    assert isinstance(scorer, QualityScorer)
     assert scorer.threshold == 0.855
     photo = face_photos["obama.jpg"]
     quality = scorer.score(photo.image, photo.landmarks68, photo.width, photo.score, bbox=photo.bbox)
@@ -57,6 +60,7 @@ def test_flcm_scores_the_given_face_box_in_unit_range_with_facechain_threshold(s
 def test_fqa_wiring_with_standin_onnx_scores_each_face(seed_model, face_photos):
     """The real FQA graph is a hub-only ONNX file: a stand-in with its inputs and outputs."""
     scorer = registry.create("quality", "fqa", model_dir=str(seed_model("fqa")))
+    assert isinstance(scorer, QualityScorer)
     scores = []
     for photo in face_photos.values():
         quality = scorer.score(photo.image, photo.landmarks68, photo.width, photo.score, bbox=photo.bbox)
@@ -68,6 +72,7 @@ def test_fqa_wiring_with_standin_onnx_scores_each_face(seed_model, face_photos):
 def test_rot_bgr_wiring_with_standin_onnx(seed_model, face_photos):
     """The real rot_bgr graph is a hub-only ONNX file: a stand-in with its inputs and outputs."""
     orienter = registry.create("orient", "rot-bgr", model_dir=str(seed_model("rot_bgr")))
+    assert isinstance(orienter, Orienter)
     result = orienter.orient(face_photos["obama.jpg"].image)
     assert isinstance(result, Orientation)
     assert set(result.scores) == {0, 90, 180, 270}
@@ -89,6 +94,7 @@ def test_rot_bgr_class_maps_to_the_rotation_facechain_applies(cls, face_photos):
 def test_rts_ranks_real_photos_by_its_own_512d_embeddings(seed_model, face_photos, detector, landmarker, load_rgb):
     ranker = registry.create("rank", "rts", detector=detector, landmarker=landmarker, model_dir=str(seed_model("rts")),
                              template_weight=1.0)
+    assert isinstance(ranker, Ranker)
     obama = face_photos["obama.jpg"].image
     embedding, ood = ranker.embed_face(obama, detector.detect(obama)[0])
     assert embedding.shape == (512,) and embedding.dtype == np.float32
@@ -115,6 +121,7 @@ def test_rts_ood_filter_drops_faces_under_the_threshold(seed_model, face_photos,
 @pytest.mark.slow
 def test_m2fp_head_mask_on_a_real_crop_background_white(seed_model, face_photos):
     segmenter = registry.create("segment", "m2fp", model_dir=str(seed_model("m2fp")), min_score=0.1)
+    assert isinstance(segmenter, Segmenter)
     photo = face_photos["obama.jpg"]
     x0, y0, x1, y1 = photo.bbox
     side = int(2.5 * max(x1 - x0, y1 - y0))

@@ -76,3 +76,11 @@ def test_pickle_weights_refused_when_torch_would_unpickle_code(monkeypatch, seed
     check_pickle_rule(trust_pickle=True)  # the user's explicit choice lets it through
     monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     check_pickle_rule(trust_pickle=False)  # torch's weights_only default: plain state_dicts only
+
+
+@pytest.mark.parametrize("model_id", ["../../etc", "owner/../x", "/abs/path", "no-slash", "a/b/c", "owner/na me"])
+def test_hostile_model_id_is_refused_before_any_path_is_built(model_id):
+    from components.seed.fairface import FairFaceTagger
+
+    with pytest.raises(ValueError, match="owner/name"):
+        FairFaceTagger(model_id=model_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from components.registry import REGISTRY
-from components.seed.catalog import FACECHAIN_OPTIONS, FACECHAIN_PROFILE, backend_rows, seed_rows
+from components.seed.catalog import DEPENDENCIES, FACECHAIN_OPTIONS, FACECHAIN_PROFILE, backend_rows, seed_rows
 
 
 def test_every_registered_backend_has_a_row_with_one_default_per_stage():
@@ -38,3 +38,11 @@ def test_facechain_profile_names_registered_seed_backends():
     seed = {(r.stage, r.backend) for r in seed_rows()}
     assert set(FACECHAIN_PROFILE.items()) <= seed
     assert FACECHAIN_OPTIONS["quality"]["threshold"] == 0.855
+
+
+def test_dependencies_name_registered_backends():
+    for (stage, backend), dependencies in DEPENDENCIES.items():
+        assert backend in REGISTRY[stage]
+        for spec in dependencies.values():
+            dep_stage, dep_backend = spec.split(":")
+            assert dep_backend in REGISTRY[dep_stage]

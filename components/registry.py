@@ -44,26 +44,25 @@ def backend_names(stage: str) -> list[str]:
 
 def resolve(stage: str, backend: str) -> type:
     """The class registered for `backend` of `stage`, with a clear error otherwise."""
-    entries = _stage_entries(stage)
-    if backend not in entries:
-        raise ValueError(
-            f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}"
-        )
-    module_name, _, class_name = entries[backend].partition(":")
+    module_name, _, class_name = _entry(stage, backend).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
 def module_of(stage: str, backend: str) -> str:
     """The module a backend lives in, without importing it (for code versions)."""
-    entries = _stage_entries(stage)
-    if backend not in entries:
-        raise ValueError(f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}")
-    return entries[backend].partition(":")[0]
+    return _entry(stage, backend).partition(":")[0]
 
 
 def create(stage: str, backend: str, **options: Any) -> Any:
     """Instantiate a backend; it loads its models once, in its constructor."""
     return resolve(stage, backend)(**options)
+
+
+def _entry(stage: str, backend: str) -> str:
+    entries = _stage_entries(stage)
+    if backend not in entries:
+        raise ValueError(f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}")
+    return entries[backend]
 
 
 def _stage_entries(stage: str) -> dict[str, str]:

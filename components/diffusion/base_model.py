@@ -43,7 +43,7 @@ def load_base_model(
             if path.suffix.lower() not in (".safetensors", *PICKLE_SUFFIXES):
                 raise ValueError(f"{spec!r} is a file but not a .safetensors (or trusted pickle) checkpoint")
             pipeline = _from_single_file(path, torch_dtype)
-        elif _looks_like_path(spec):
+        elif looks_like_path(spec):
             raise BaseModelNotFound(f"base model {spec!r}: no such file or folder")
         else:
             pipeline = _from_folder(find_cached_model(spec), allow_pickle, torch_dtype)
@@ -66,7 +66,7 @@ def model_family(spec: str, *, allow_pickle: bool = False) -> Family:
         return _folder_family(path)
     if path.is_file():
         return _single_file_family(path)
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise BaseModelNotFound(f"base model {spec!r}: no such file or folder")
     return _folder_family(find_cached_model(spec))
 
@@ -82,7 +82,7 @@ def load_vae(spec: str, *, allow_pickle: bool = False, torch_dtype=None):
                                              use_safetensors=None if allow_pickle else True)
     if path.is_file():
         return AutoencoderKL.from_single_file(str(path), local_files_only=True, torch_dtype=torch_dtype)
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise BaseModelNotFound(f"VAE {spec!r}: no such file or folder")
     folder = find_cached_model(spec, marker="config.json", what="VAE")
     return AutoencoderKL.from_pretrained(folder, local_files_only=True, torch_dtype=torch_dtype,
@@ -97,7 +97,7 @@ def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
     _refuse_untrusted_pickle(spec, allow_pickle)
     if Path(spec).expanduser().exists():
         return
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise BaseModelNotFound(f"base model {spec!r}: no such file or folder")
     find_cached_model(spec)
 
@@ -105,7 +105,7 @@ def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
 def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: str = "base model") -> Path:
     """The local snapshot folder of a hub id (Hugging Face cache first, then ModelScope).
 
-    `marker`: a file a ModelScope folder must hold to count as the model.
+    `marker`: a glob a ModelScope folder must match a file of to count as the model.
     """
     hf_cache = _hf_cache_dir()
     try:
@@ -116,7 +116,7 @@ def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: s
         pass
     ms_candidates = modelscope_candidates(repo_id)
     for candidate in ms_candidates:
-        if (candidate / marker).is_file():
+        if candidate.is_dir() and any(candidate.glob(marker)):
             return candidate
     searched = "\n  ".join([str(hf_cache), *dict.fromkeys(str(c) for c in ms_candidates)])
     raise BaseModelNotFound(
@@ -228,7 +228,7 @@ def _refuse_untrusted_pickle(spec: str, allow_pickle: bool) -> None:
         )
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     """Hub ids are "name" or "owner/name"; anything else is meant as a local path."""
     return (
         spec.startswith(("/", "./", "../", "~", "."))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from components.diffusion.augment import crop_side, face_crop
 from components.diffusion.family import family_of
+from components.diffusion.memory import is_offloaded
 from components.diffusion.training_state import (
     OPTIMIZERS,
     make_optimizer,
@@ -99,6 +100,8 @@ class LoraTrainer:
     ) -> LoraWeights:
         _check_examples(examples)
         pipeline = self.pipeline
+        if is_offloaded(pipeline):
+            raise ValueError("the pipeline has CPU offload on (a generation option); train on one without it")
         loaded = {name: adapters for name, adapters in pipeline.get_list_adapters().items() if adapters}
         if loaded:
             raise ValueError(f"the pipeline already carries adapters {loaded}; unload them before training")

@@ -10,7 +10,7 @@ Light to import (no torch/diffusers at module level): tasks use it for keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 # model_index.json `_class_name`s of each family (text-to-image, img2img and inpainting
@@ -35,6 +35,8 @@ class Family:
     cross_attention_dims: tuple[int, ...] = ()
     # diffusers' single-file model types (loaders.single_file_utils.infer_diffusers_model_type)
     single_file_types: tuple[str, ...] = ()
+    # the train-free face adapters (components.adapters) condition the UNet on one text encoder only
+    face_adapters = False
 
     def pipeline_class(self):
         import diffusers
@@ -80,6 +82,7 @@ class SD15(Family):
     reference_model = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     cross_attention_dims = (768, 32)
     single_file_types = ("v1", "inpainting")
+    face_adapters = True
 
     def load_kwargs(self) -> dict[str, Any]:
         return {"safety_checker": None, "requires_safety_checker": False}
@@ -178,6 +181,3 @@ def _family_of_class(class_name: str) -> Family | None:
 def _supported() -> str:
     return "; ".join(f"{f.name} ({f.label}: {', '.join(f.pipeline_classes)})" for f in FAMILIES.values())
 
-
-def describe(names: Iterable[str]) -> str:
-    return ", ".join(f"{name} ({FAMILIES[name].label})" for name in names)

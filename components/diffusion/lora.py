@@ -200,8 +200,8 @@ class LoraTrainer:
     def _set_gradient_checkpointing(self, on: bool) -> None:
         unet, *text_encoders = self._trained_models()
         unet.enable_gradient_checkpointing() if on else unet.disable_gradient_checkpointing()
-        for model in text_encoders:  # transformers' spelling
-            model.gradient_checkpointing_enable() if on else model.gradient_checkpointing_disable()
+        for model in text_encoders:  # transformers 5 spelling
+            model.activation_checkpointing_enable() if on else model.activation_checkpointing_disable()
 
     def _attach_adapters(self) -> list[tuple[str, torch.nn.Parameter]]:
         """LoRA on the UNet (and the text encoders when asked); the trainable parameters, named by model."""

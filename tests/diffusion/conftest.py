@@ -85,3 +85,42 @@ def trained(tiny_pipeline, examples):
         examples, store, lambda step, total, loss: calls.append((step, total, loss))
     )
     return weights, store, calls, before, render(tiny_pipeline)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module (restored after): on the shared 2-core box OpenMP threads
+    competing with other processes made the tiny models many times slower (see tests/adapters)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl():
+    from components.diffusion.tiny import build_tiny_sdxl_pipeline
+
+    return build_tiny_sdxl_pipeline(seed=0)
+
+
+def random_lora(pipeline, seed: int = 0, rank: int = 4) -> dict:
+    """An untrained UNet LoRA with random (non-zero) up and down weights, in diffusers' bare format."""
+    import torch
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = pipeline.unet
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]), adapter_name="random")
+    try:
+        state = get_peft_model_state_dict(unet, adapter_name="random")
+        return {k: v.detach().clone() for k, v in convert_state_dict_to_diffusers(state).items()}
+    finally:
+        unet.unload_lora()
+        unet.requires_grad_(False)

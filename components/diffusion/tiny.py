@@ -145,6 +145,28 @@ def _as_test_pipeline(pipeline, models):
     return pipeline
 
 
+def random_unet_lora(pipeline, seed: int = 0, rank: int = 4) -> dict:
+    """An untrained UNet LoRA with random (non-zero) weights in diffusers' bare format, for tests and
+    benchmarks (e.g. a stand-in for a fast-sampling LoRA). The pipeline is left as it was."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = pipeline.unet
+    if getattr(unet, "peft_config", None):
+        raise ValueError("the UNet already carries adapters")
+    fork_devices = [] if unet.device.type == "cpu" else None
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]), adapter_name="random")
+    try:
+        state = get_peft_model_state_dict(unet, adapter_name="random")
+        return {k: v.detach().to("cpu").clone().contiguous() for k, v in convert_state_dict_to_diffusers(state).items()}
+    finally:
+        unet.unload_lora()
+
+
 def byte_level_tokenizer():
     """CLIP BPE tokenizer whose vocab is the 256 byte symbols (plain and word-final).
 

@@ -105,22 +105,3 @@ def tiny_sdxl():
 
     return build_tiny_sdxl_pipeline(seed=0)
 
-
-def random_lora(pipeline, seed: int = 0, rank: int = 4) -> dict:
-    """An untrained UNet LoRA with random (non-zero) up and down weights, in diffusers' bare format."""
-    import torch
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    unet = pipeline.unet
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
-                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]), adapter_name="random")
-    try:
-        state = get_peft_model_state_dict(unet, adapter_name="random")
-        return {k: v.detach().clone() for k, v in convert_state_dict_to_diffusers(state).items()}
-    finally:
-        unet.unload_lora()
-        unet.requires_grad_(False)

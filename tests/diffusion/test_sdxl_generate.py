@@ -8,7 +8,8 @@ from safetensors.torch import save_file
 from components.diffusion.fast import FAST_ADAPTER, fast_plan, fast_sampling, load_fast_lora
 from components.diffusion.generate import PeftGenerator
 from components.diffusion.lora_family import LoraFamilyMismatch, check_lora_family, lora_family
-from tests.diffusion.conftest import random_lora, synthetic_examples
+from components.diffusion.tiny import random_unet_lora
+from tests.diffusion.conftest import synthetic_examples
 from tests.diffusion.conftest import request as make_request
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -16,12 +17,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def sd15_lora(tiny_pipeline):
-    return random_lora(tiny_pipeline, seed=1)
+    return random_unet_lora(tiny_pipeline, seed=1)
 
 
 @pytest.fixture(scope="module")
 def sdxl_lora(tiny_sdxl):
-    return random_lora(tiny_sdxl, seed=2)
+    return random_unet_lora(tiny_sdxl, seed=2)
 
 
 def _lcm_file(folder, lora, name="lcm-lora-tiny.safetensors"):
@@ -97,7 +98,7 @@ def test_other_family_loras_are_refused_with_both_families_named(tiny_pipeline, 
 @pytest.mark.parametrize("model", ["tiny_pipeline", "tiny_sdxl"])
 def test_fast_lora_switches_scheduler_and_steps_and_changes_images(model, request, tmp_path):
     pipeline = request.getfixturevalue(model)
-    fast = load_fast_lora(str(_lcm_file(tmp_path, random_lora(pipeline, seed=3))))
+    fast = load_fast_lora(str(_lcm_file(tmp_path, random_unet_lora(pipeline, seed=3))))
     assert (fast.plan.kind, fast.plan.sampler, fast.plan.steps, fast.plan.guidance) == ("lcm", "lcm", 4, 1.0)
     asked = make_request(seeds=[5], batch_size=1, steps=2, guidance=5.0, sampler="ddim")
     plain, plain_spy = _spied(PeftGenerator(pipeline), asked)
@@ -168,7 +169,7 @@ def test_face_adapter_keeps_working_under_fast_sampling(tiny_pipeline, tmp_path)
     weights = AdapterWeights(kind="fact", state_dict=export_state(projection, adapter), config=config, losses=[])
     generator = AdapterGenerator(tiny_pipeline, weights)
     faces = np.random.default_rng(0).normal(size=(1, 128)).astype(np.float32)
-    fast = load_fast_lora(str(_lcm_file(tmp_path, random_lora(tiny_pipeline, seed=3))))
+    fast = load_fast_lora(str(_lcm_file(tmp_path, random_unet_lora(tiny_pipeline, seed=3))))
     kwargs = dict(seeds=[3], width=32, height=32)
     plain = generator.generate("a photo of sks", "", faces, steps=2, **kwargs)
     scheduler = tiny_pipeline.scheduler

@@ -13,7 +13,7 @@ from components.diffusion.fast import load_fast_lora
 from components.diffusion.styles import build_prompt
 from components.types import GenerationRequest
 from tests.checkpoints import MemoryCheckpoints
-from tests.diffusion.conftest import random_lora
+from components.diffusion.tiny import random_unet_lora
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STYLES = Path(__file__).resolve().parents[2] / "data" / "styles"
@@ -49,7 +49,7 @@ def test_face_lora_portraits_on_tiny_sdxl(examples, tmp_path):
     assert not np.array_equal(portraits[0], without_face[0])
 
     fast_file = tmp_path / "lcm-lora-tiny-sdxl.safetensors"
-    save_file({f"unet.{k}": v.contiguous() for k, v in random_lora(pipeline, seed=5).items()}, fast_file)
+    save_file({f"unet.{k}": v.contiguous() for k, v in random_unet_lora(pipeline, seed=5).items()}, fast_file)
     fast = registry.create("generate", "peft", pipeline=pipeline, device="cpu", fast=load_fast_lora(str(fast_file)))
     quick = fast.generate(request, face, None)
     assert len(quick) == 2 and not np.array_equal(quick[0], portraits[0])

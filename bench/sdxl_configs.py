@@ -14,26 +14,18 @@ from __future__ import annotations
 import copy
 
 from bench.sd15_configs import TEXT_ENCODER as CLIP_L_TEXT_ENCODER
+from bench.sd15_configs import UNET as SD15_UNET
+from bench.sd15_configs import VAE as SD15_VAE
 
-UNET = {
-    "act_fn": "silu",
+# SDXL's configs differ from SD 1.5's in these keys only
+UNET = SD15_UNET | {
     "addition_embed_type": "text_time",
     "addition_embed_type_num_heads": 64,
     "addition_time_embed_dim": 256,
     "attention_head_dim": (5, 10, 20),
     "block_out_channels": (320, 640, 1280),
-    "center_input_sample": False,
     "cross_attention_dim": 2048,  # 768 (CLIP-L) + 1280 (bigG) hidden states side by side
     "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    "downsample_padding": 1,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "in_channels": 4,
-    "layers_per_block": 2,
-    "mid_block_scale_factor": 1,
-    "norm_eps": 1e-05,
-    "norm_num_groups": 32,
-    "out_channels": 4,
     "projection_class_embeddings_input_dim": 2816,  # 1280 pooled + 6 time ids x 256
     "sample_size": 128,
     "transformer_layers_per_block": (1, 2, 10),
@@ -41,17 +33,8 @@ UNET = {
     "use_linear_projection": True,
 }
 
-VAE = {
-    "act_fn": "silu",
-    "block_out_channels": (128, 256, 512, 512),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "in_channels": 3,
-    "latent_channels": 4,
-    "layers_per_block": 2,
-    "norm_num_groups": 32,
-    "out_channels": 3,
+VAE = SD15_VAE | {
     "sample_size": 1024,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
     "scaling_factor": 0.13025,
     "force_upcast": True,  # overflows in fp16: the pipeline decodes in fp32
 }
@@ -75,13 +58,9 @@ SCHEDULER = {  # EulerDiscreteScheduler, as SDXL ships it
     "beta_end": 0.012,
     "beta_schedule": "scaled_linear",
     "beta_start": 0.00085,
-    "clip_sample": False,
     "interpolation_type": "linear",
     "num_train_timesteps": 1000,
     "prediction_type": "epsilon",
-    "sample_max_value": 1.0,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
     "steps_offset": 1,
     "timestep_spacing": "leading",
     "use_karras_sigmas": False,

@@ -23,17 +23,7 @@ def build_tiny_pipeline(seed: int = 0):
     # seed it inside fork_rng, which restores the caller's state afterwards.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-            norm_num_groups=32,
-        )
+        unet = UNet2DConditionModel(**_TINY_UNET, cross_attention_dim=32)
         vae = _tiny_vae()
         text_encoder = _tiny_text_encoder(tokenizer, hidden_size=32)
     scheduler = DDIMScheduler(**_SD_BETAS, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
@@ -61,13 +51,7 @@ def build_tiny_sdxl_pipeline(seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            **_TINY_UNET,
             attention_head_dim=(2, 4),
             use_linear_projection=True,
             transformer_layers_per_block=(1, 2),
@@ -75,7 +59,6 @@ def build_tiny_sdxl_pipeline(seed: int = 0):
             addition_embed_type="text_time",
             addition_time_embed_dim=time_embed_dim,
             projection_class_embeddings_input_dim=pooled_dim + 6 * time_embed_dim,
-            norm_num_groups=32,
         )
         vae = _tiny_vae(scaling_factor=0.13025, force_upcast=True)  # SDXL's VAE values
         text_encoder = _tiny_text_encoder(tokenizer, hidden_size=32)
@@ -96,6 +79,16 @@ def build_tiny_sdxl_pipeline(seed: int = 0):
 
 
 _SD_BETAS = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+_TINY_UNET = dict(
+    block_out_channels=(32, 64),
+    layers_per_block=2,
+    sample_size=32,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    norm_num_groups=32,
+)
 
 
 def _tiny_vae(scaling_factor: float = 0.18215, force_upcast: bool = True):

@@ -87,16 +87,28 @@ def trained(tiny_pipeline, examples):
     return weights, store, calls, before, render(tiny_pipeline)
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    """One intra-op thread for a module (restored after): on the shared 2-core box OpenMP threads
-    competing with other processes made the tiny models many times slower (see tests/adapters)."""
-    import torch
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory):
+    """saved_model(pipeline, name) -> a folder holding the pipeline as diffusers safetensors (saved once)."""
+    folders = {}
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    def save(pipeline, name: str):
+        if name not in folders:
+            folders[name] = tmp_path_factory.mktemp(name)
+            pipeline.save_pretrained(folders[name], safe_serialization=True)
+        return folders[name]
+
+    return save
+
+
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch):
+    """Point HOME and the ModelScope cache at empty folders and force offline hub access."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="session")

@@ -10,20 +10,12 @@ from components.diffusion.family import UnsupportedModel, family_named, family_o
 from tests.diffusion.conftest import render
 
 
-@pytest.fixture(autouse=True)
-def empty_caches(tmp_path, monkeypatch):
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+pytestmark = pytest.mark.usefixtures("empty_caches")
 
 
 @pytest.fixture(scope="module")
-def saved_sdxl(tmp_path_factory, tiny_sdxl):
-    folder = tmp_path_factory.mktemp("tiny-sdxl")
-    tiny_sdxl.save_pretrained(folder, safe_serialization=True)
-    return folder
+def saved_sdxl(saved_model, tiny_sdxl):
+    return saved_model(tiny_sdxl, "tiny-sdxl")
 
 
 def test_test_model_names():

@@ -134,14 +134,9 @@ def test_fast_plan_from_metadata_and_user_overrides():
         fast_plan("lcm", steps=0)
 
 
-def test_fast_lora_from_a_cached_hub_id_and_refusals(tmp_path, monkeypatch, sd15_lora):
-    import huggingface_hub.constants
-
+def test_fast_lora_from_a_cached_hub_id_and_refusals(tmp_path, empty_caches, sd15_lora):
     from components.diffusion.base_model import BaseModelNotFound
 
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     folder = tmp_path / "modelscope" / "hub" / "models" / "someone" / "lcm-lora-tiny"
     folder.mkdir(parents=True)
     _lcm_file(folder, sd15_lora, name="pytorch_lora_weights.safetensors")

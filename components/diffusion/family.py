@@ -113,6 +113,7 @@ class SDXL(Family):
         import torch
 
         # diffusers' SDXL LoRA recipe: time ids = original size + crop top-left + target size, (h, w) each.
+        # The face crop is a whole square window scaled to the resolution, nothing of it cut away: (0, 0).
         time_ids = torch.tensor([[*size, 0, 0, resolution, resolution] for size in original_sizes],
                                 dtype=dtype, device=device)
         return {"encoder_hidden_states": text["prompt_embeds"].to(device, dtype),

@@ -4,9 +4,9 @@ Signs, strongest first: keys only SDXL LoRAs have (the second text encoder,
 the UNet's addition embedding), then the input width of the UNet's
 cross-attention key/value projections (768 for SD 1.5, 2048 for SDXL: the text
 encoders' hidden sizes; Family.cross_attention_dims). diffusers/PEFT
-(`attn2.to_k.lora.down.weight`, `lora_A`) and kohya (`attn2_to_k.lora_down.weight`)
-spellings are read. A LoRA with neither sign (text-encoder-only, LyCORIS) is left
-to the loader, which refuses one it cannot place.
+(`attn2.to_k.lora.down.weight`, `lora_A`, the older `attn2.processor.to_k_lora.down.weight`)
+and kohya (`attn2_to_k.lora_down.weight`) spellings are read. A LoRA with neither sign
+(text-encoder-only, LyCORIS) is left to the loader, which refuses one it cannot place.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import re
 from components.diffusion.family import Family, family_named, family_of, family_of_cross_attention_dim
 
 _SDXL_ONLY = re.compile(r"(^|[._])(text_encoder_2|lora_te2|add_embedding)[._]")
-_CROSS_ATTENTION_DOWN = re.compile(r"attn2[._](processor[._])?to_[kv](_lora)?[._](lora[._]down|lora_down|lora_A)[._]")
+_CROSS_ATTENTION_DOWN = re.compile(
+    r"attn2[._](processor[._])?to_[kv]([._]lora[._]down|[._]lora_down|[._]lora_A|_lora[._]down)[._]")
 
 
 class LoraFamilyMismatch(ValueError):

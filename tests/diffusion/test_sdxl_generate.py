@@ -209,3 +209,18 @@ def test_memory_options_are_applied(tiny_sdxl):
     np.testing.assert_array_equal(offloaded[0], reference[0])
     with pytest.raises(ValueError, match="offload"):
         LoraTrainer(pipeline, steps=1, resolution=32).train(synthetic_examples())
+
+
+def test_typed_configs_build_the_components(tmp_path, sd15_lora):
+    from pydantic import ValidationError
+
+    from components.diffusion.memory import MemoryOptions
+    from tasks.config import FastConfig, MemoryConfig
+
+    options = MemoryOptions(**MemoryConfig(vae_tiling=True, cpu_offload="model").component_options())
+    assert options == MemoryOptions(vae_tiling=True, vae_slicing=False, cpu_offload="model")
+    path = _lcm_file(tmp_path, sd15_lora, name="speedy.safetensors")
+    fast = load_fast_lora(**FastConfig(spec=str(path), kind="lcm", steps=6).component_options())
+    assert (fast.plan.kind, fast.plan.steps, fast.plan.guidance) == ("lcm", 6, 1.0)
+    with pytest.raises(ValidationError):
+        FastConfig(spec=str(path), kind="turbo")

@@ -113,3 +113,12 @@ def test_fp16_fix_vae_replaces_the_vae(tmp_path, tiny_sdxl):
     assert not family_named("sd15").vae_needs_fp32(load_base_model("tiny", torch_dtype=torch.float16).vae)
     with pytest.raises(BaseModelNotFound, match="VAE"):
         load_base_model("tiny-sdxl", vae=str(tmp_path / "missing-vae"))
+
+
+def test_task_layer_knows_the_same_test_models():
+    from components.diffusion.base_model import TEST_MODELS
+    from tasks.config import TEST_MODELS as TASK_TEST_MODELS
+    from tasks.config import BaseModelConfig
+
+    assert set(TEST_MODELS) == TASK_TEST_MODELS
+    assert BaseModelConfig(spec="tiny-sdxl").is_test_model

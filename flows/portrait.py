@@ -29,8 +29,9 @@ class NoUsablePhotos(RuntimeError):
     """No photo survived curation: the job stops before training."""
 
 
-def job_dir(out: str, user: str) -> Path:
-    return Workspace(out).path(user)
+def job_dir(out: str, user: str, job: str | None = None) -> Path:
+    """OUT/<user>, or OUT/<user>/<job> when the job has its own folder (one per web/API job)."""
+    return Workspace(out).path(user if job is None else f"{user}/{job}")
 
 
 def resolve_style(config: PortraitConfig):
@@ -44,9 +45,9 @@ def resolve_style(config: PortraitConfig):
 @flow(name="portrait", log_prints=True)
 def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_batches: bool = False,
                   refresh_from: str | None = None) -> dict:
-    """One user's job in OUT/<user>/. `reuse_batches` / `refresh_from`: see `curate_flow` (the re-run path)."""
+    """One user's job in OUT/<user>/ (OUT/<user>/<job>/ with `config.job`). `reuse_batches` / `refresh_from`: see `curate_flow` (the re-run path)."""
     style = resolve_style(config)  # validated before any work starts
-    job = Workspace(job_dir(out, config.user))
+    job = Workspace(job_dir(out, config.user, config.job))
     with JobLock(job.root):
         remove_stale_temporaries(job.root)
         root = str(job.root)

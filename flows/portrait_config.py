@@ -21,6 +21,7 @@ class PortraitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user: str
+    job: str | None = Field(None, description="the job's folder under OUT/<user>/ (None: the job is OUT/<user>)")
     style: str
     mode: Literal["train", "train-free"] = "train"
     train_free: TrainFreeConfig | None = Field(None, description="the adapter to use in train-free mode")
@@ -41,6 +42,11 @@ class PortraitConfig(BaseModel):
     @classmethod
     def _safe_user(cls, value: str) -> str:
         return safe_name(value, "user id")
+
+    @field_validator("job")
+    @classmethod
+    def _safe_job(cls, value: str | None) -> str | None:
+        return None if value is None else safe_name(value, "job id")
 
     @field_validator("style")
     @classmethod

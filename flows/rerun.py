@@ -80,5 +80,6 @@ def _rerun_portrait(root: Path, stage: str, overrides: dict[str, Any]) -> dict:
         config = config.model_copy(update={"curation": with_overrides(config.curation, stage, overrides)})
     else:
         config = with_overrides(config, stage, overrides)
-    return portrait_flow(photos=record.inputs, out=str(root.parent), config=config, reuse_batches=True,
+    out = root.parents[1] if config.job else root.parent  # the job is OUT/<user>[/<job>]
+    return portrait_flow(photos=record.inputs, out=str(out), config=config, reuse_batches=True,
                          refresh_from=stage)

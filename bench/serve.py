@@ -76,7 +76,7 @@ def run_batch(client, photos: list[Path], n: int, poll_s: float = 0.25) -> dict:
 def table(results: list[dict], concurrency: str) -> str:
     solo = next(r["total"] for r in results if r["n"] == 1)
     rows = [("machine", f"{socket.gethostname()}, {__import__('os').cpu_count()} cores, jobs at once: {concurrency}"),
-            ("job", "tiny model, 2 photos at 400 px, 64 px, 4 train steps, 2 images x 2 steps"),
+            ("job", "tiny model, 2 photos at 600 px, 64 px, 4 train steps, 2 images x 2 steps"),
             ("solo job (N=1), s", f"{solo:.1f}")]
     for r in results:
         ms = lambda xs, q: f"{1000 * percentile(xs, q):.0f}"  # noqa: E731

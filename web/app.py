@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,7 +39,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             finally:
                 await app.state.jobs.close()
 
-    app = FastAPI(title="portrait-pipeline", version="1",
+    app = FastAPI(title="portrait-pipeline", version="1", docs_url=None, redoc_url=None,
                   description="Portrait jobs on a Prefect job queue. Authenticate with `Authorization: Bearer TOKEN` "
                               "(a token from `python -m flows users add NAME --users FILE`).",
                   lifespan=lifespan)
@@ -49,9 +49,25 @@ def create_app(settings: WebSettings) -> FastAPI:
                                                  settings.session_hours))
     app.include_router(api.router)
     app.include_router(pages.router)
+    _offline_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_handlers(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI served from the installed swagger-ui-bundle (FastAPI's default loads it from a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -136,7 +136,9 @@ class JobService:
         job_state, prefect = state.job_state(meta, runs, recs)
         stage_list = state.stages(recs)
         config = meta.parameters["config"]
-        errors = [e for e in [*(r.error for r in recs.values()), *(s["error"] for s in stage_list)] if e]
+        # A resumed run keeps its record's old error until it ends: only what is failed now counts.
+        errors = [e for e in [*(r.error for r in recs.values() if r.state == "failed"),
+                              *(s["error"] for s in stage_list if s["state"] == "failed")] if e]
         if prefect and job_state == "failed" and prefect["message"] and not errors:
             errors.append(prefect["message"])
         if prefect and self.settings.prefect_ui_url:

@@ -31,7 +31,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def small_photos(folder: Path, names=("obama.jpg", "obama2.jpg"), side: int = 400) -> list[Path]:
+def small_photos(folder: Path, names=("obama.jpg", "obama2.jpg"), side: int = 600) -> list[Path]:
     """Downscaled copies of the sample photos (curation is then quick)."""
     from PIL import Image
 

@@ -192,7 +192,7 @@ def test_a_killed_job_is_resumed_from_its_last_finished_stage(served, photos):
     """The job's process dies mid-training (as on a machine crash): the job shows as failed and resumable,
     and resuming it reuses curation and goes on from the last training checkpoint."""
     client = served.client("carol")
-    response = submit(client, photos, train_steps="60", checkpoint_every="2")
+    response = submit(client, photos, train_steps="20", checkpoint_every="2")
     assert response.status_code == 202, response.text
     job, run = response.json()["job"], response.json()["flow_run_id"]
     folder = served.jobs_root / "carol" / job

@@ -125,7 +125,7 @@ function setUpJob(section) {
   document.getElementById("resume").addEventListener("click", () =>
     api(`/api/v1/jobs/${id}/resume`, { method: "POST" }).catch((e) => showError("rerun-error", e)));
   document.getElementById("delete").addEventListener("click", async () => {
-    if (!window.confirm("Cancel this job and delete its photos and results?")) return;
+    if (!window.confirm("Delete this job (cancelling it if it runs), its photos and its results?")) return;
     await api(`/api/v1/jobs/${id}`, { method: "DELETE" });
     window.location.href = "/";
   });

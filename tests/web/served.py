@@ -70,14 +70,15 @@ class Served:
         return "\n".join(parts)
 
 
-def start(data: Path, users: list[str], *args: str, timeout: float = 240) -> Served:
+def start(data: Path, users: list[str], *args: str, timeout: float = 240, prefect_api: str | None = None) -> Served:
+    """`serve` with its own Prefect server, worker and users; with `prefect_api`, the web app alone on that server."""
     from web.users import add_user
 
     data.mkdir(parents=True, exist_ok=True)
     tokens = {user: add_user(data / "users.json", user) for user in users}
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    env.update(PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **({"PREFECT_API_URL": prefect_api} if prefect_api else {}))
     with open(data / "serve.out", "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flows", "serve", "--data", str(data), "--port", str(port),
                                  "--prefect-port", str(free_port()), *args], cwd=REPO, env=env, stdout=out,
@@ -119,6 +120,12 @@ def stop(served: Served, timeout: float = 90) -> list[str]:
         except psutil.NoSuchProcess:
             continue
     return leftovers
+
+
+def prefect_api(served: Served) -> str:
+    import re
+
+    return re.search(r"Prefect UI: (\S+)", (served.data / "serve.out").read_text()).group(1) + "/api"
 
 
 def wait_for(client: httpx.Client, job: str, states=FINISHED, timeout: float = 600, poll: float = 1.0) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +10,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.web.served import files_under, submit, wait_for
+from tests.web import served as serving
+from tests.web.served import files_under, prefect_api, submit, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -153,10 +153,6 @@ def test_another_style_on_the_trained_lora(six_jobs):
     assert {r["style"] for r in client.get(f"/api/v1/jobs/{job}/results").json()["images"]} == {"watercolor"}
 
 
-def _prefect_api(served) -> str:
-    return re.search(r"Prefect UI: (\S+)", (served.data / "serve.out").read_text()).group(1) + "/api"
-
-
 def test_cancel_stops_the_run_and_deletes_the_job(served, photos):
     client = served.client("carol")
     response = submit(client, photos, train_steps="200")
@@ -171,7 +167,7 @@ def test_cancel_stops_the_run_and_deletes_the_job(served, photos):
     while (served.jobs_root / "carol" / job).exists() and time.monotonic() < deadline:
         time.sleep(1)
     assert not (served.jobs_root / "carol" / job).exists(), served.log()
-    state = httpx.get(f"{_prefect_api(served)}/flow_runs/{run}").json()["state"]["type"]
+    state = httpx.get(f"{prefect_api(served)}/flow_runs/{run}").json()["state"]["type"]
     assert state == "CANCELLED"
 
 
@@ -212,3 +208,21 @@ def test_a_killed_job_is_resumed_from_its_last_finished_stage(served, photos):
     states = _stage_states(view)
     assert {states[s] for s in ("orient", "detect", "embed")} == {"cached"} and states["train"] == "done"
     assert [s["kind"] for s in view["submissions"]] == ["job", "resume"]
+
+
+def test_another_app_on_the_same_prefect_server_sees_the_same_jobs(served, six_jobs, tmp_path):
+    """With PREFECT_API_URL set, serve starts only the web app; job state comes from Prefect and the job
+    folders, so a new app process (a restart, a second replica) shows every job as the first one does."""
+    second = serving.start(tmp_path / "second", [], "--users", str(served.data / "users.json"),
+                           "--out", str(served.jobs_root), prefect_api=prefect_api(served), timeout=120)
+    try:
+        output = (second.data / "serve.out").read_text()
+        assert "Prefect UI: " + prefect_api(served).removesuffix("/api") in output
+        assert not (second.data / "prefect-home").exists() and not (second.data / "logs").exists()
+        second.tokens = served.tokens
+        for user in ("alice", "bob"):
+            first_view = six_jobs["clients"][user].get("/api/v1/jobs").json()["jobs"]
+            with second.client(user) as client:
+                assert client.get("/api/v1/jobs").json()["jobs"] == first_view
+    finally:
+        assert serving.stop(second) == []

@@ -161,3 +161,23 @@ def test_config_is_validated_like_the_cli(tmp_path):
     absent = settings.model_copy(update={"base_models": ["some-org/not-cached"], "default_base_model": "some-org/not-cached"})
     with pytest.raises(ApiError, match="not-cached"):  # refused before queueing, not after
         build_config({"style": "watercolor"}, {}, "alice", "j20260101-000000-00000000", absent)
+
+
+def _request(method: str, headers: dict[str, str]):
+    from starlette.requests import Request
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in {"host": "127.0.0.1:8000", **headers}.items()]
+    return Request({"type": "http", "method": method, "path": "/api/v1/jobs", "headers": raw, "query_string": b""})
+
+
+def test_cookie_writes_must_come_from_our_own_origin(tmp_path):
+    path = tmp_path / "users.json"
+    token = add_user(path, "carol")
+    auth = Authenticator(UserDirectory(path), SessionSigner(b"k" * 32, hours=1))
+    cookie = {"cookie": f"pp_session={auth.session_for(token)[1]}"}
+    assert auth.identify(_request("GET", cookie)) == "carol"
+    assert auth.identify(_request("POST", cookie)) is None  # no Origin: maybe another site's form
+    assert auth.identify(_request("POST", {**cookie, "origin": "http://evil.example"})) is None
+    assert auth.identify(_request("POST", {**cookie, "origin": "http://127.0.0.1:8000"})) == "carol"
+    assert auth.identify(_request("POST", {"authorization": f"Bearer {token}"})) == "carol"
+    assert auth.identify(_request("GET", {"authorization": "Bearer nope", **cookie})) is None  # a bad token is final

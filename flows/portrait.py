@@ -17,7 +17,7 @@ from tasks.config import BaseModelConfig
 from tasks.portrait import curated_ok, fuse_task, generate_task, rank_task, select_task, train_task
 from tasks.records import from_table
 from tasks.storage import read_parquet, remove_stale_temporaries
-from tasks.styles import load_style_library, style_from_lora_file
+from tasks.styles import resolve_style as find_style
 from tasks.workspace import Workspace
 
 RUN_ID, CURATION_RUN_ID = "portrait", "curation"
@@ -35,11 +35,7 @@ def job_dir(out: str, user: str, job: str | None = None) -> Path:
 
 
 def resolve_style(config: PortraitConfig):
-    styles = load_style_library(config.styles_dir)
-    if config.style not in styles:
-        raise ValueError(f"unknown style {config.style!r}; available: {', '.join(sorted(styles))}")
-    style = styles[config.style]
-    return style_from_lora_file(config.style_lora, style) if config.style_lora else style
+    return find_style(config.styles_dir, config.style, config.style_lora)
 
 
 @flow(name="portrait", log_prints=True)

@@ -125,10 +125,10 @@ def build_config(values: dict[str, Any], files: dict[str, Path], user: str, job:
 def _check_runnable(config) -> None:
     """Unknown style or absent base model: refused now, not after the job queued."""
     from components.diffusion.base_model import BaseModelNotFound, check_base_model
-    from flows.portrait import resolve_style
+    from tasks.styles import resolve_style  # not flows.portrait: the app never imports torch
 
     try:
-        resolve_style(config)
+        resolve_style(config.styles_dir, config.style, config.style_lora)
         check_base_model(config.base.spec, allow_pickle=False)
     except (ValueError, BaseModelNotFound) as exc:
         raise ApiError(422, str(exc)) from None

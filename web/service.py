@@ -84,10 +84,11 @@ class JobService:
 
     async def _check_capacity(self, user: str) -> None:
         retry = {"Retry-After": str(self.settings.retry_after_s)}
-        if await self.queue.active_count(user) >= self.settings.jobs_per_user:
+        mine, everyone = await asyncio.gather(self.queue.active_count(user), self.queue.active_count())
+        if mine >= self.settings.jobs_per_user:
             raise ApiError(429, f"you have {self.settings.jobs_per_user} job(s) queued or running, the most allowed; "
                                 "submit again when one has finished", retry)
-        if await self.queue.active_count() >= self.settings.max_queue:
+        if everyone >= self.settings.max_queue:
             raise ApiError(429, f"the queue is full ({self.settings.max_queue} jobs); try again later", retry)
 
     async def _submit(self, folder: Path, meta: JobMeta, kind: str, parameters: dict[str, Any],

@@ -50,6 +50,8 @@ def test_browser_uploads_two_photos_and_sees_the_gallery(served, photos):
             for name, value in (("train_steps", "4"), ("resolution", "64"), ("gen_steps", "2"),
                                 ("checkpoint_every", "2")):
                 page.fill(f"#opt-{name}", value)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-new-job.png"), full_page=True)
             page.click("#submit-job")
             page.wait_for_url(re.compile(r".*/jobs/j\d{8}-\d{6}-[0-9a-f]{8}$"), timeout=30_000)
 
@@ -61,7 +63,6 @@ def test_browser_uploads_two_photos_and_sees_the_gallery(served, photos):
             captions = page.locator("#photos figcaption").all_inner_texts()
             assert sorted(captions) == ["obama.jpg: ok", "obama2.jpg: ok"], captions
             assert page.locator("#photos img").count() == 2  # the curated crops
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "web-job-gallery.png"), full_page=True)
         finally:
             browser.close()

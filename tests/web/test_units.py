@@ -181,3 +181,26 @@ def test_cookie_writes_must_come_from_our_own_origin(tmp_path):
     assert auth.identify(_request("POST", {**cookie, "origin": "http://127.0.0.1:8000"})) == "carol"
     assert auth.identify(_request("POST", {"authorization": f"Bearer {token}"})) == "carol"
     assert auth.identify(_request("GET", {"authorization": "Bearer nope", **cookie})) is None  # a bad token is final
+
+
+class _BusyQueue:
+    """A queue with `mine` runs of the caller's and `everyone` in all, queued or running."""
+
+    def __init__(self, mine: int, everyone: int) -> None:
+        self.mine, self.everyone = mine, everyone
+
+    async def active_count(self, user=None) -> int:
+        return self.mine if user is not None else self.everyone
+
+
+@pytest.mark.parametrize("mine, everyone, message", [(2, 2, "you have 2 job(s)"), (0, 5, "queue is full")])
+def test_over_the_limits_is_429_before_the_upload_is_read(tmp_path, mine, everyone, message):
+    from web.service import JobService
+
+    settings = WebSettings(jobs_root=tmp_path, users_file=tmp_path / "u", session_key_file=tmp_path / "k",
+                           jobs_per_user=2, max_queue=5, retry_after_s=7)
+    service = JobService(settings, _BusyQueue(mine, everyone))
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(service.submit("alice", request=None))  # the body is never touched
+    assert refused.value.status == 429 and message in refused.value.message
+    assert refused.value.headers == {"Retry-After": "7"} and list(tmp_path.iterdir()) == []

@@ -30,14 +30,6 @@ def load_style_library(directory: str | Path) -> dict[str, Style]:
     return styles
 
 
-def resolve_style(styles_dir: str | Path, name: str, style_lora: str | None = None) -> Style:
-    """The named style of the library (with the user's own style LoRA file, if given); unknown -> ValueError."""
-    styles = load_style_library(styles_dir)
-    if name not in styles:
-        raise ValueError(f"unknown style {name!r}; available: {', '.join(sorted(styles))}")
-    return style_from_lora_file(style_lora, styles[name]) if style_lora else styles[name]
-
-
 def style_from_lora_file(path: str | Path, base: Style) -> Style:
     """`base`'s prompt and settings with a user-provided style LoRA file."""
     path = Path(path).expanduser()

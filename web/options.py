@@ -19,7 +19,8 @@ from web.errors import ApiError
 from web.settings import WebSettings
 
 # Set by the server, never by a request: who and where, progress bars, pickle, server folders.
-SERVER_SIDE = frozenset({"help", "photos", "user", "out", "no_progress", "trust_pickle", "styles_dir", "adapter"})
+SERVER_SIDE = frozenset({"help", "photos", "user", "job", "out", "no_progress", "trust_pickle", "styles_dir",
+                         "adapter"})
 # Options whose value is a file: uploaded with the request, stored in the job's folder.
 FILE_OPTIONS = frozenset({"template", "pose", "pose_map", "style_lora"})
 TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
@@ -109,7 +110,7 @@ def build_config(values: dict[str, Any], files: dict[str, Path], user: str, job:
     args = argparse.Namespace(**{a.dest: a.default for a in _portrait_parser()._actions if a.dest != "help"})
     vars(args).update(values)
     vars(args).update({name: str(path) for name, path in files.items()})
-    vars(args).update(user=user, out=str(settings.jobs_root), photos=[], no_progress=True, trust_pickle=False,
+    vars(args).update(user=user, job=job, out=str(settings.jobs_root), photos=[], no_progress=True, trust_pickle=False,
                       styles_dir=settings.styles_dir, adapter=None, base_model=base_model)
     try:
         config = portrait_config(args)
@@ -117,18 +118,16 @@ def build_config(values: dict[str, Any], files: dict[str, Path], user: str, job:
         raise ApiError(422, _validation_message(exc)) from None
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
-    config = type(config).model_validate({**config.model_dump(), "job": job})
     _check_runnable(config)
     return config
 
 
 def _check_runnable(config) -> None:
-    """Unknown style or absent base model: refused now, not after the job queued."""
-    from components.diffusion.base_model import BaseModelNotFound, check_base_model
-    from tasks.styles import resolve_style  # not flows.portrait: the app never imports torch
+    """Unknown style, absent base model: refused now, as the CLI refuses them, not after the job queued."""
+    from components.diffusion.base_model import BaseModelNotFound
+    from flows.portrait_config import check_job_inputs
 
     try:
-        resolve_style(config.styles_dir, config.style, config.style_lora)
-        check_base_model(config.base.spec, allow_pickle=False)
-    except (ValueError, BaseModelNotFound) as exc:
+        check_job_inputs(config)
+    except (ValueError, FileNotFoundError, BaseModelNotFound) as exc:
         raise ApiError(422, str(exc)) from None

@@ -125,7 +125,7 @@ class JobService:
         config = meta.parameters["config"]
         return {"job": meta.job, "created": meta.created, "state": job_state, "style": config["style"],
                 "base_model": config["base"]["spec"], "photos": len(meta.photos),
-                "progress": state.progress(state.stages(recs), config.get("mode")), "url": self.job_url(meta.job)}
+                "progress": state.progress(state.stages(recs, config.get("mode"))), "url": self.job_url(meta.job)}
 
     async def view(self, user: str, job: str) -> dict[str, Any]:
         folder, meta = self._own(user, job)
@@ -135,8 +135,8 @@ class JobService:
     def _view(self, folder: Path, meta: JobMeta, runs: dict[str, Any]) -> dict[str, Any]:
         recs = state.records(folder)
         job_state, prefect = state.job_state(meta, runs, recs)
-        stage_list = state.stages(recs)
         config = meta.parameters["config"]
+        stage_list = state.stages(recs, config.get("mode"))
         # A resumed run keeps its record's old error until it ends: only what is failed now counts.
         errors = [e for e in [*(r.error for r in recs.values() if r.state == "failed"),
                               *(s["error"] for s in stage_list if s["state"] == "failed")] if e]
@@ -148,7 +148,7 @@ class JobService:
                 "resumable": job_state in ("failed", "cancelled", "unknown"),
                 "style": config["style"], "base_model": config["base"]["spec"],
                 "test_model": config["base"]["spec"] == "tiny", "options": meta.options,
-                "stages": stage_list, "progress": state.progress(stage_list, config.get("mode")), "errors": errors,
+                "stages": stage_list, "progress": state.progress(stage_list), "errors": errors,
                 "photos": [{**p, "url": self.image_url(meta.job, p["image"]) if p["image"] else None}
                            for p in state.curated_photos(folder, recs, meta)],
                 "submissions": state.submissions(meta, runs),
@@ -271,19 +271,15 @@ DOWNLOADS = ("report.html", "results.parquet", "face_lora.safetensors")
 
 def _check_rerun(folder: Path, meta: JobMeta, stage: str, sets: dict[str, Any]) -> None:
     """Unknown stage, unknown or invalid setting, or nothing to re-run yet: refused before queueing."""
-    from flows.portrait_config import PortraitConfig
-    from flows.rerun import check_stage, with_overrides
-    from tasks.curation import STAGES
+    from flows.rerun import PORTRAIT_RUN_ID, portrait_overrides
+    from flows.runs import load_run
 
-    if not (folder / "runs" / "portrait.json").is_file():
-        raise ApiError(409, f"job {meta.job!r} has not run its portrait stages yet: nothing to re-run "
-                            "(resume it instead)")
     try:
-        check_stage(stage, portrait=True)
-        config = PortraitConfig.model_validate(meta.parameters["config"])
-        if stage in STAGES:
-            with_overrides(config.curation, stage, sets)
-        else:
-            with_overrides(config, stage, sets)
+        record = load_run(folder, PORTRAIT_RUN_ID)
+    except FileNotFoundError:
+        raise ApiError(409, f"job {meta.job!r} has not run its portrait stages yet: nothing to re-run "
+                            "(resume it instead)") from None
+    try:
+        portrait_overrides(record, stage, sets)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None

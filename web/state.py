@@ -24,14 +24,12 @@ FINISHED = {"completed", "failed", "cancelled"}
 RESULT_IMAGE, CURATED_IMAGE = re.compile(r"result-(\d{1,4})\.png"), re.compile(r"curated-(\d{1,4})\.png")
 
 
-def stage_order() -> list[str]:
-    from flows.rerun import ALL_STAGES  # the one stage list (the stage catalogue, once it lands)
+def stage_order(mode: str | None) -> list[str]:
+    """The job's stages in order, from the stage catalogue (plus curation's ingest and assemble steps)."""
+    from tasks.catalog import CURATION, PORTRAIT, job_stage_names
 
-    curation = [s for s in ALL_STAGES if s not in PORTRAIT]
-    return ["ingest", *curation, "assemble", *PORTRAIT]
-
-
-PORTRAIT = ("train", "generate", "select", "fuse", "rank")
+    curation = job_stage_names(CURATION)
+    return ["ingest", *curation, "assemble", *job_stage_names(PORTRAIT, mode)[len(curation):]]
 
 
 def records(root: Path) -> dict[str, RunRecord]:
@@ -44,19 +42,18 @@ def records(root: Path) -> dict[str, RunRecord]:
     return found
 
 
-def stages(recs: dict[str, RunRecord]) -> list[dict[str, Any]]:
+def stages(recs: dict[str, RunRecord], mode: str | None) -> list[dict[str, Any]]:
     merged = {}
     for record in recs.values():
         merged.update(record.stages)
     return [{"stage": name, "state": merged[name].state if name in merged else "not run",
-             "error": merged[name].error if name in merged else None} for name in stage_order()]
+             "error": merged[name].error if name in merged else None} for name in stage_order(mode)]
 
 
-def progress(stage_list: list[dict[str, Any]], mode: str | None) -> dict[str, Any]:
-    relevant = [s for s in stage_list if not (mode == "train-free" and s["stage"] == "train")]
-    done = sum(s["state"] in DONE for s in relevant)
-    current = next((s["stage"] for s in relevant if s["state"] == "running"), None)
-    return {"done": done, "total": len(relevant), "fraction": round(done / len(relevant), 3), "current": current}
+def progress(stage_list: list[dict[str, Any]]) -> dict[str, Any]:
+    done = sum(s["state"] in DONE for s in stage_list)
+    current = next((s["stage"] for s in stage_list if s["state"] == "running"), None)
+    return {"done": done, "total": len(stage_list), "fraction": round(done / len(stage_list), 3), "current": current}
 
 
 def job_state(meta: JobMeta, runs: dict[str, Any], recs: dict[str, RunRecord]) -> tuple[str, dict | None]:
@@ -106,34 +103,15 @@ def results(root: Path) -> list[dict[str, Any]]:
 
 
 def image_bytes(root: Path, name: str, recs: dict[str, RunRecord]) -> bytes | None:
-    """PNG of `result-N.png` (fused image, else the generated one) or `curated-N.png` (the curated crop)."""
-    if (m := RESULT_IMAGE.fullmatch(name)) is not None:
-        return _result_png(root, int(m.group(1)), recs)
+    """PNG of `result-N.png` (each generated image: fused when fusion found a face) or `curated-N.png`."""
+    if (m := RESULT_IMAGE.fullmatch(name)) is not None and (root / "results.parquet").is_file():
+        rows = pq.read_table(root / "results.parquet", columns=["index", "image"]).to_pylist()
+        return next((r["image"] for r in rows if r["index"] == int(m.group(1))), None)
     if (m := CURATED_IMAGE.fullmatch(name)) is not None and recs.get("curation") and recs["curation"].part:
         rows = pq.read_table(inside(root, recs["curation"].part), columns=["image"]).column("image").to_pylist()
         n = int(m.group(1))
         return rows[n] if n < len(rows) else None
     return None
-
-
-def _result_png(root: Path, index: int, recs: dict[str, RunRecord]) -> bytes | None:
-    path = root / "results.parquet"
-    if not path.is_file():
-        return None
-    rows = [r for r in pq.read_table(path, columns=["index", "image"]).to_pylist() if r["index"] == index]
-    if not rows:
-        return None
-    if rows[0]["image"] is not None:
-        return rows[0]["image"]
-    # Dropped (e.g. no face to fuse): the image as generated, from the rank stage's artefact.
-    rank = recs.get("portrait").stages.get("rank") if recs.get("portrait") else None
-    if rank is None or not rank.keys:
-        return None
-    artefact = inside(root, Path("stages") / "rank" / f"{rank.keys[0]}.parquet")
-    if not artefact.is_file():
-        return None
-    table = pq.read_table(artefact, columns=["index", "generated"]).to_pylist()
-    return next((r["generated"] for r in table if r["index"] == index), None)
 
 
 def _number(value) -> float | None:

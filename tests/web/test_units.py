@@ -136,7 +136,7 @@ def test_job_ids_from_requests_never_reach_another_folder(tmp_path):
 def test_form_fields_follow_the_cli_options():
     names = {o.name for o in form_options()}
     assert {"style", "base_model", "num_images", "keep", "train_steps", "resolution", "seed"} <= names
-    assert not names & {"user", "out", "photos", "trust_pickle", "styles_dir", "adapter", "no_progress"}
+    assert not names & {"user", "job", "out", "photos", "trust_pickle", "styles_dir", "adapter", "no_progress"}
     assert parse_values({"keep": "3", "fail_below_min_photos": "true", "mode": "train"}) == {
         "keep": 3, "fail_below_min_photos": True, "mode": "train"}
     for bad, message in [({"user": "x"}, "unknown field"), ({"keep": "3.5"}, "not a valid int"),
@@ -154,11 +154,13 @@ def test_config_is_validated_like_the_cli(tmp_path):
     assert config.base.trust_pickle is False and config.curation.progress is False
     json.dumps(config.model_dump(mode="json"))  # a flow-run parameter
     for values, message in [({"base_model": "tiny"}, "style is required"),
-                            ({"style": "watercolor", "base_model": "tiny", "keep": 5, "num_images": 2}, "cannot exceed"),
+                            ({"style": "watercolor", "base_model": "tiny", "keep": 5, "num_images": 2},
+                             "cannot exceed"),
                             ({"style": "watercolor", "base_model": "tiny", "mode": "train-free"}, "adapter")]:
         with pytest.raises(ApiError, match=message):
             build_config(values, {}, "alice", "j20260101-000000-00000000", settings)
-    absent = settings.model_copy(update={"base_models": ["some-org/not-cached"], "default_base_model": "some-org/not-cached"})
+    absent = settings.model_copy(update={"base_models": ["some-org/not-cached"],
+                                         "default_base_model": "some-org/not-cached"})
     with pytest.raises(ApiError, match="not-cached"):  # refused before queueing, not after
         build_config({"style": "watercolor"}, {}, "alice", "j20260101-000000-00000000", absent)
 

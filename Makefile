@@ -9,14 +9,14 @@ export HF_HUB_OFFLINE := 1
 # torch's OpenMP threads busy-wait: many times slower when the 2 cores are shared
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench serve clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-seed.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-seed.txt
 	touch $@
 
 # The portrait job on the embedded defaults: the tiny random test model (no real
@@ -24,6 +24,11 @@ $(VENV)/.installed: requirements.txt
 demo: setup
 	$(PY) -m flows portrait data/samples/obama.jpg data/samples/obama2.jpg --user demo --style studio_headshot \
 		--out demo-out --base-model tiny --train-steps 60 --resolution 128 --num-images 6 --keep 3 --gen-steps 12
+
+# The web app + API on a local Prefect server and worker; Ctrl-C stops it all. Add a user first:
+#   .venv/bin/python -m flows users add NAME --users serve-data/users.json
+serve: setup
+	$(PY) -m flows serve $(SERVE_ARGS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(commands, "rerun", "re-run one stage of a job and everything after it", _rerun, _rerun_args)
     _add(commands, "status", "each stage of a job: done / cached / stale / missing / failed / not run", _status,
          _status_args, needs_prefect=False)
+    _add(commands, "serve", "the web app and HTTP API on a Prefect job queue (Ctrl-C stops it all)", _serve,
+         _serve_args, needs_prefect=False)
+    _add(commands, "users", "users of the web app and API: add NAME (prints a token), list", _users, _users_args,
+         needs_prefect=False)
     return parser
 
 
@@ -248,3 +252,27 @@ def _train_adapter(args: argparse.Namespace) -> int:
           f"loss {result['first_loss']:.4f} -> {result['last_loss']:.4f}")
     print(f"adapter: {result['adapter']}\nreport: {result['report']}")
     return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    from flows.serve import add_arguments
+
+    add_arguments(p)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve
+
+    return serve(args)
+
+
+def _users_args(p: argparse.ArgumentParser) -> None:
+    from flows.users import add_arguments
+
+    add_arguments(p)
+
+
+def _users(args: argparse.Namespace) -> int:
+    from flows.users import users
+
+    return users(args)

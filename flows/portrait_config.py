@@ -82,10 +82,11 @@ def resolve_style(config: PortraitConfig):
     A `JobStyle` (tasks/job_style.py): keyed by its LoRAs' content and weights.
     Unknown style, missing / pickle / wrong-format LoRA: an error here, before any work.
     """
+    from tasks.job_style import lora_targets
     from tasks.styles import resolve_job_style
 
     return resolve_job_style(config.styles_dir, config.style, config.style_lora,
-                             trust_pickle=config.base.trust_pickle)
+                             trust_pickle=config.base.trust_pickle, targets=lora_targets(config.base))
 
 
 def portrait_values(config: PortraitConfig, style, steps: int) -> dict:

@@ -9,10 +9,13 @@ file's content, or a weight, regenerates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.diffusion.styles import Style, StyleLora
 from components.types import StyleLoraWeight
+from tasks.config import BaseModelConfig
 
 
 class StyleLoraFile(BaseModel):
@@ -39,14 +42,30 @@ class JobStyle(Style):
         return [lora.path for lora in self.lora_files]
 
 
-def job_style(style: Style, *, trust_pickle: bool = False) -> JobStyle:
-    """`style` with each of its LoRAs found and checked (missing, pickle, wrong format: raised now)."""
+def job_style(style: Style, *, trust_pickle: bool = False,
+              targets: Sequence[str] = ("unet", "text_encoder")) -> JobStyle:
+    """`style` with each of its LoRAs found and checked (missing, pickle, wrong format or family: raised now).
+
+    `targets`: the parts of the base model a LoRA may adapt (`lora_targets`).
+    """
     from tasks.lora_sources import resolve_style_loras
 
     files = tuple(StyleLoraFile(name=r.name, weight=r.weight, label=r.lora.label, path=str(r.path))
-                  for r in resolve_style_loras(style, trust_pickle=trust_pickle))
+                  for r in resolve_style_loras(style, trust_pickle=trust_pickle, targets=targets))
     fields = {name: getattr(style, name) for name in Style.model_fields}
     return JobStyle(**fields, lora_files=files)
+
+
+def lora_targets(base: BaseModelConfig) -> tuple[str, ...]:
+    """The UNet and the text encoders of the base model's family, told without loading it (an SDXL LoRA on
+    SD 1.5 is refused before any work). A model that cannot be found yet: all parts (the job's base-model
+    check says why; loading checks every LoRA against the pipeline again)."""
+    from components.diffusion.base_model import BaseModelNotFound, model_family
+
+    try:
+        return ("unet", *model_family(base.spec, allow_pickle=base.trust_pickle).text_encoders)
+    except (BaseModelNotFound, ValueError, OSError):
+        return ("unet", "text_encoder", "text_encoder_2")
 
 
 def style_lora_weights(style: JobStyle) -> tuple[StyleLoraWeight, ...]:
@@ -63,6 +82,6 @@ def style_state_dicts(style: JobStyle, *, trust_pickle: bool = False) -> dict[st
 
 
 def named_style_loras(style: JobStyle, *, trust_pickle: bool = False) -> list[tuple[str, dict, float]]:
-    """(adapter name, tensors, weight) of each LoRA, as `tasks.style_lora.style_loras_loaded` takes them."""
+    """(adapter name, tensors, weight) of each LoRA, as `components.diffusion.generate.loras_loaded` takes them."""
     tensors = style_state_dicts(style, trust_pickle=trust_pickle)
     return [(lora.name, tensors[lora.name], lora.weight) for lora in style.lora_files]

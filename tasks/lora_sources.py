@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +86,13 @@ def find_in_modelscope_cache(lora: StyleLora) -> tuple[Path, str] | None:
     return None
 
 
-def resolve_lora(lora: StyleLora, name: str, *, trust_pickle: bool = False, style: str | None = None) -> ResolvedLora:
-    """The file behind `lora`, hashed and checked to be a LoRA format we load; errors before any work."""
+SD15_TARGETS = ("unet", "text_encoder")
+
+
+def resolve_lora(lora: StyleLora, name: str, *, trust_pickle: bool = False, style: str | None = None,
+                 targets: Sequence[str] = SD15_TARGETS) -> ResolvedLora:
+    """The file behind `lora`, checked to be a LoRA format we load for a model with these parts (`targets`:
+    the UNet and the text encoders of the base model's family); errors before any work."""
     owner = f" of style {style!r}" if style else ""
     if lora.is_hub:
         path, where, note = _find_hub_lora(lora, owner)
@@ -99,13 +105,14 @@ def resolve_lora(lora: StyleLora, name: str, *, trust_pickle: bool = False, styl
             raise StyleError(f"style LoRA {lora.label!r}{owner}: {path.name} is pickle-based (loading it can run "
                              "code); pass --trust-pickle to load it, or convert it to .safetensors")
     else:
-        check_lora_keys(_safetensors_keys(path, lora.label), f"{lora.label!r}{owner}")
+        check_lora_keys(_safetensors_keys(path, lora.label), f"{lora.label!r}{owner}", targets)
     return ResolvedLora(name=name, lora=lora, path=path.absolute(), where=where, note=note)
 
 
-def resolve_style_loras(style: Style, *, trust_pickle: bool = False) -> list[ResolvedLora]:
+def resolve_style_loras(style: Style, *, trust_pickle: bool = False,
+                        targets: Sequence[str] = SD15_TARGETS) -> list[ResolvedLora]:
     """Every LoRA of the style, in order, named style_0, style_1, ...; the first missing one is the error."""
-    return [resolve_lora(lora, f"style_{i}", trust_pickle=trust_pickle, style=style.name)
+    return [resolve_lora(lora, f"style_{i}", trust_pickle=trust_pickle, style=style.name, targets=targets)
             for i, lora in enumerate(style.loras)]
 
 

@@ -175,13 +175,14 @@ def _preview_places(source: Path, directory: Path, facechain: bool) -> list[tupl
 
 
 def resolve_job_style(directory: str | Path, name: str, lora_specs: list[str] | tuple[str, ...] = (), *,
-                      trust_pickle: bool = False):
+                      trust_pickle: bool = False, targets: tuple[str, ...] = ("unet", "text_encoder")):
     """The job's style plus its `--style-lora` values, every LoRA found on this machine: a `JobStyle`.
 
     Unknown or broken style, a LoRA missing from the local caches, a pickle without
-    --trust-pickle, a file in neither LoRA format: all raised here, before any work.
+    --trust-pickle, a file in neither LoRA format or for parts the base model lacks
+    (`targets`, e.g. an SDXL LoRA on SD 1.5): all raised here, before any work.
     """
     from tasks.job_style import job_style
 
     style = style_with_loras(find_style(directory, name), list(lora_specs), trust_pickle=trust_pickle)
-    return job_style(style, trust_pickle=trust_pickle)
+    return job_style(style, trust_pickle=trust_pickle, targets=targets)

@@ -24,7 +24,7 @@ def face_crop(image: np.ndarray, bbox: np.ndarray, fraction: float, flip: bool, 
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
 
-    side = max(1, round((x1 - x0) / fraction))
+    side = crop_side(bbox, fraction)
     left = round((x0 + x1) / 2 - side / 2)
     top = round((y0 + y1) / 2 - side / 2)
     square = _window_with_white_padding(image, left, top, side)
@@ -33,6 +33,12 @@ def face_crop(image: np.ndarray, bbox: np.ndarray, fraction: float, flip: bool, 
     if flip:
         square = square[:, ::-1]
     return np.ascontiguousarray(square)
+
+
+def crop_side(bbox: np.ndarray, fraction: float) -> int:
+    """Side, in the photo's pixels, of the square `face_crop` cuts around `bbox`."""
+    x0, _, x1, _ = (float(v) for v in np.asarray(bbox).reshape(4))
+    return max(1, round((x1 - x0) / fraction))
 
 
 def _window_with_white_padding(image: np.ndarray, left: int, top: int, side: int) -> np.ndarray:
@@ -58,7 +64,7 @@ def image_crop(image: np.ndarray, fraction: float, position: tuple[float, float]
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     h, w = image.shape[:2]
-    side = max(1, round(min(h, w) * fraction))
+    side = image_crop_side(image, fraction)
     left = round((w - side) * min(max(float(position[0]), 0.0), 1.0))
     top = round((h - side) * min(max(float(position[1]), 0.0), 1.0))
     square = image[top : top + side, left : left + side]
@@ -67,3 +73,8 @@ def image_crop(image: np.ndarray, fraction: float, position: tuple[float, float]
     if flip:
         square = square[:, ::-1]
     return np.ascontiguousarray(square)
+
+
+def image_crop_side(image: np.ndarray, fraction: float) -> int:
+    """Side, in the picture's pixels, of the square `image_crop` cuts."""
+    return max(1, round(min(image.shape[:2]) * fraction))

@@ -1,29 +1,43 @@
-"""Text-to-image with the user's face LoRA and style LoRAs as PEFT adapters at their weights."""
+"""Text-to-image with the user's face LoRA and style LoRAs as PEFT adapters at their weights.
+
+Works on any family's pipeline (SD 1.5, SDXL): a LoRA made for another family is
+refused (components.diffusion.lora_family), and every LoRA layer is matched
+against the pipeline before any is loaded (components.diffusion.lora_formats).
+An optional fast-sampling LoRA (components.diffusion.fast) is loaded as one
+more adapter and sets the sampler, steps and guidance.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
+from components.diffusion.lora_family import check_lora_family
+from components.diffusion.memory import is_offloaded
 from components.diffusion.samplers import check_sampler, scheduler_for
 from components.types import GenerationRequest
 
 FACE_ADAPTER, STYLE_ADAPTER = "face", "style"
 # Key prefixes diffusers' loader routes by; a bare UNet state dict has none of them.
-_ROUTED_PREFIXES = ("unet.", "text_encoder.", "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
-# PEFT keeps adapters in ModuleDicts: a name must not contain "."; "face"/"style" name the fixed adapters.
+_ROUTED_PREFIXES = ("unet.", "text_encoder.", "text_encoder_2.", "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+# PEFT keeps adapters in ModuleDicts: a name must not contain "."; "face"/"style"/"fast" name the fixed adapters.
 _ADAPTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FIXED_ADAPTERS = (FACE_ADAPTER, STYLE_ADAPTER, "fast")
 NamedLora = tuple[str, dict, float]  # (adapter name, state dict, weight)
 
 
 class PeftGenerator:
-    def __init__(self, pipeline, device: str = "cpu"):
-        self.pipeline = pipeline.to(device)
+    def __init__(self, pipeline, device: str = "cpu", fast=None):
+        """`fast`: a components.diffusion.fast.FastLora, or None for the style's own sampling."""
+        # an offloaded pipeline's hooks move each model to the GPU while it runs: moving it would undo that
+        self.pipeline = pipeline if is_offloaded(pipeline) else pipeline.to(device)
         self.device = device
+        self.fast = fast
 
     def generate(
         self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None = None,
@@ -32,25 +46,26 @@ class PeftGenerator:
         """One HxWx3 uint8 image per seed; the pipeline is left without adapters and with its scheduler.
 
         `style_loras` holds the state dict of each of `request.style_loras` by name; every LoRA
-        is checked against the pipeline (format, architecture) before any is loaded.
+        is checked against the pipeline (format, family, layer widths) before any is loaded.
         """
         check_request(request)
-        loras = requested_loras(request, face_lora, style_lora, style_loras or {})
         pipeline = self.pipeline
-        if _adapter_names(pipeline):
-            raise ValueError(f"pipeline already carries LoRA adapters {sorted(_adapter_names(pipeline))}")
+        if self.fast is not None:
+            request = self.fast.apply(request)
+        loras = requested_loras(request, face_lora, style_lora, style_loras or {})
+        if self.fast is not None:
+            loras.append(self.fast.adapter())
         scheduler = scheduler_for(request.sampler, pipeline.scheduler.config)
         original_scheduler = pipeline.scheduler
-        try:
-            attach_loras(pipeline, loras)
-            pipeline.scheduler = scheduler
-            images: list[np.ndarray] = []
-            for start in range(0, len(request.seeds), request.batch_size):
-                images.extend(self._generate_batch(request, request.seeds[start : start + request.batch_size]))
-            return images
-        finally:
-            pipeline.scheduler = original_scheduler
-            detach_loras(pipeline, [name for name, _, _ in loras])
+        with loras_loaded(pipeline, loras):
+            try:
+                pipeline.scheduler = scheduler
+                images: list[np.ndarray] = []
+                for start in range(0, len(request.seeds), request.batch_size):
+                    images.extend(self._generate_batch(request, request.seeds[start : start + request.batch_size]))
+                return images
+            finally:
+                pipeline.scheduler = original_scheduler
 
     def _generate_batch(self, request: GenerationRequest, seeds: list[int]) -> list[np.ndarray]:
         # One CPU generator per image: its initial noise depends on its seed only,
@@ -94,6 +109,17 @@ def requested_loras(request: GenerationRequest, face_lora: dict | None, style_lo
     return [(name, lora, weight) for name, lora, weight in loras if lora]
 
 
+@contextmanager
+def loras_loaded(pipeline, loras: Sequence[NamedLora]) -> Iterator[None]:
+    """Each (name, state_dict, weight) loaded as a named adapter at its weight for the duration;
+    the pipeline is left without adapters (also when loading fails)."""
+    names = attach_loras(pipeline, loras)
+    try:
+        yield
+    finally:
+        detach_loras(pipeline, names)
+
+
 def attach_loras(pipeline, loras: Sequence[NamedLora]) -> list[str]:
     """Load each LoRA of non-zero weight as a named adapter and activate them all at their weights.
 
@@ -102,8 +128,11 @@ def attach_loras(pipeline, loras: Sequence[NamedLora]) -> list[str]:
     """
     from components.diffusion.lora_formats import check_lora_fits
 
+    if _adapter_names(pipeline):
+        raise ValueError(f"pipeline already carries LoRA adapters {sorted(_adapter_names(pipeline))}")
     active = [(name, as_pipeline_lora(lora), float(weight)) for name, lora, weight in loras if weight != 0]
     for name, lora, _ in active:
+        check_lora_family(lora, pipeline, name)
         check_lora_fits(lora, pipeline, repr(name))
     loaded: list[str] = []
     try:
@@ -116,6 +145,15 @@ def attach_loras(pipeline, loras: Sequence[NamedLora]) -> list[str]:
         detach_loras(pipeline, loaded)
         raise
     return loaded
+
+
+def detach_loras(pipeline, names: Sequence[str]) -> None:
+    """Remove these adapters; with none left, also PEFT's wrapper layers."""
+    present = [name for name in names if name in _adapter_names(pipeline)]
+    if present:
+        pipeline.delete_adapters(present)
+    if not _adapter_names(pipeline):
+        pipeline.unload_lora_weights()  # also removes PEFT's wrapper layers
 
 
 def check_request(request: GenerationRequest) -> None:
@@ -143,7 +181,7 @@ def _check_style_loras(request: GenerationRequest) -> None:
     for lora in request.style_loras:
         if not isinstance(lora.name, str) or _ADAPTER_NAME.fullmatch(lora.name) is None:
             raise ValueError(f"style LoRA name {lora.name!r}: letters, digits, '_' and '-' only")
-        if lora.name in (FACE_ADAPTER, STYLE_ADAPTER) or names.count(lora.name) > 1:
+        if lora.name in _FIXED_ADAPTERS or names.count(lora.name) > 1:
             raise ValueError(f"style LoRA name {lora.name!r} is already taken in this request")
         if not math.isfinite(lora.weight) or lora.weight < 0:
             raise ValueError(f"style LoRA {lora.name!r}: weight must be a finite number >= 0, got {lora.weight}")
@@ -160,15 +198,6 @@ def _load_adapter(pipeline, lora: dict, name: str) -> None:
 
 def _adapter_names(pipeline) -> set[str]:
     return {name for names in pipeline.get_list_adapters().values() for name in names}
-
-
-def detach_loras(pipeline, names: Sequence[str]) -> None:
-    """Remove these adapters; with none left, also PEFT's wrapper layers."""
-    present = [name for name in names if name in _adapter_names(pipeline)]
-    if present:
-        pipeline.delete_adapters(present)
-    if not _adapter_names(pipeline):
-        pipeline.unload_lora_weights()  # also removes PEFT's wrapper layers
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

@@ -14,13 +14,13 @@ from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import encode_png
 from tasks.job_style import JobStyle, named_style_loras
 from tasks.portrait_rows import curated_ok, generated_rows, write_rows
-from tasks.style_lora import style_loras_loaded
 
 
 def generate_with_adapter(root: str, output: str, inputs: dict[str, str], generate: GenerateConfig,
                           base: BaseModelConfig, style: JobStyle, train_free: TrainFreeConfig,
                           gpu: GpuConfig | None = None) -> None:
     from components.adapters.weights import weights_from_bytes
+    from components.diffusion.generate import loras_loaded
 
     adapter = Path(train_free.adapter_file())
     if not adapter.is_file():
@@ -32,7 +32,7 @@ def generate_with_adapter(root: str, output: str, inputs: dict[str, str], genera
     style_loras = named_style_loras(style, trust_pickle=base.trust_pickle)
     with gpu_slot(gpu):
         pipeline = pipeline_for(base)
-        with style_loras_loaded(pipeline, style_loras):
+        with loras_loaded(pipeline, style_loras):
             generator = registry.create("generate", train_free.backend, pipeline=pipeline,
                                         weights=weights_from_bytes(adapter.read_bytes()))
             images = generator.generate(

@@ -166,3 +166,16 @@ def test_job_configs_recorded_with_one_style_lora_still_read():
     assert PortraitConfig.model_validate(fields | {"style_lora": None}).style_lora == []
     assert PortraitConfig.model_validate(fields | {"style_lora": "a.safetensors"}).style_lora == ["a.safetensors"]
     assert PortraitConfig(**fields, style_lora=["a.safetensors", "o/n,weight=0.5"]).style_lora[1] == "o/n,weight=0.5"
+
+
+def test_an_sdxl_lora_is_refused_before_any_work_only_on_an_sd15_base(tmp_path, caches):
+    from tasks.config import BaseModelConfig
+    from tasks.job_style import lora_targets
+
+    sdxl = write_lora(tmp_path / "xl.safetensors", {"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": (4, 8),
+                                                     "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": (8, 4)})
+    lora = StyleLora(source=str(sdxl))
+    with pytest.raises(LoraFormatError, match="SDXL"):
+        resolve_lora(lora, "s", targets=lora_targets(BaseModelConfig(spec="tiny")))
+    assert resolve_lora(lora, "s", targets=lora_targets(BaseModelConfig(spec="tiny-sdxl"))).path == sdxl
+    assert "text_encoder_2" in lora_targets(BaseModelConfig(spec=str(tmp_path / "absent-model")))

@@ -27,8 +27,12 @@ def face_crop(image: np.ndarray, bbox: np.ndarray, fraction: float, flip: bool, 
     side = crop_side(bbox, fraction)
     left = round((x0 + x1) / 2 - side / 2)
     top = round((y0 + y1) / 2 - side / 2)
-    square = _window_with_white_padding(image, left, top, side)
-    if side != size:
+    return _sized(_window_with_white_padding(image, left, top, side), size, flip)
+
+
+def _sized(square: np.ndarray, size: int, flip: bool) -> np.ndarray:
+    """The square resized to `size` (bicubic), mirrored when `flip`."""
+    if square.shape[0] != size:
         square = np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BICUBIC))
     if flip:
         square = square[:, ::-1]
@@ -67,12 +71,7 @@ def image_crop(image: np.ndarray, fraction: float, position: tuple[float, float]
     side = image_crop_side(image, fraction)
     left = round((w - side) * min(max(float(position[0]), 0.0), 1.0))
     top = round((h - side) * min(max(float(position[1]), 0.0), 1.0))
-    square = image[top : top + side, left : left + side]
-    if side != size:
-        square = np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BICUBIC))
-    if flip:
-        square = square[:, ::-1]
-    return np.ascontiguousarray(square)
+    return _sized(image[top : top + side, left : left + side], size, flip)
 
 
 def image_crop_side(image: np.ndarray, fraction: float) -> int:

@@ -206,3 +206,18 @@ def test_over_the_limits_is_429_before_the_upload_is_read(tmp_path, mine, everyo
         asyncio.run(service.submit("alice", request=None))  # the body is never touched
     assert refused.value.status == 429 and message in refused.value.message
     assert refused.value.headers == {"Retry-After": "7"} and list(tmp_path.iterdir()) == []
+
+
+def test_style_list_says_which_styles_carry_loras_and_serves_their_own_preview(tmp_path):
+    from web.styles import style_list, style_preview
+
+    (tmp_path / "ink.safetensors").write_bytes(b"")
+    (tmp_path / "previews").mkdir()
+    (tmp_path / "previews" / "ink-look.jpg").write_bytes(b"jpg")
+    (tmp_path / "ink.yaml").write_text("prompt: '{trigger}, ink'\nloras: [{source: ink.safetensors, weight: 0.5}]\n"
+                                       "preview: previews/ink-look.jpg\n")
+    (tmp_path / "plain.yaml").write_text("prompt: '{trigger}'\n")
+    listed = {s["name"]: s for s in style_list(str(tmp_path))}
+    assert listed["ink"]["lora"] and not listed["plain"]["lora"]
+    assert style_preview(str(tmp_path), "ink") == (tmp_path / "previews" / "ink-look.jpg").resolve()
+    assert style_preview(str(tmp_path), "plain") is None and style_preview(str(tmp_path), "nope") is None

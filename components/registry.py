@@ -27,6 +27,8 @@ REGISTRY: dict[str, dict[str, str]] = {
     "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
+    "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator",
+             "controlnet-aux": "components.pose:OpenPoseBodyEstimator"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
 }

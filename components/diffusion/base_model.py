@@ -68,8 +68,13 @@ def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
     find_cached_model(spec)
 
 
-def find_cached_model(repo_id: str) -> Path:
-    """The local snapshot folder of a hub id (Hugging Face cache first, then ModelScope)."""
+def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: str = "base model",
+                      instead: str = "pass --base-model PATH to a diffusers folder or a .safetensors file") -> Path:
+    """The local snapshot folder of a hub id (Hugging Face cache first, then ModelScope).
+
+    `marker` is the file a ModelScope folder of that kind of model holds; `what`
+    and `instead` word the refusal.
+    """
     hf_cache = _hf_cache_dir()
     try:
         from huggingface_hub import snapshot_download
@@ -79,15 +84,15 @@ def find_cached_model(repo_id: str) -> Path:
         pass
     ms_candidates = modelscope_candidates(repo_id)
     for candidate in ms_candidates:
-        if (candidate / "model_index.json").is_file():
+        if (candidate / marker).is_file():
             return candidate
     searched = "\n  ".join([str(hf_cache), *dict.fromkeys(str(c) for c in ms_candidates)])
     raise BaseModelNotFound(
-        f"base model {repo_id!r} is not in a local model cache and this machine cannot download it.\n"
+        f"{what} {repo_id!r} is not in a local model cache and this machine cannot download it.\n"
         f"Searched:\n  {searched}\n"
         f"To get it: on a connected machine run `huggingface-cli download {repo_id}` (or "
         f"`modelscope download --model {repo_id}`) and copy the cache folder here, "
-        "or pass --base-model PATH to a diffusers folder or a .safetensors file."
+        f"or {instead}."
     )
 
 

@@ -16,9 +16,13 @@ _ROUTED_PREFIXES = ("unet.", "text_encoder.", "lora_unet_", "lora_te_", "lora_te
 
 
 class PeftGenerator:
-    def __init__(self, pipeline, device: str = "cpu"):
+    """`call_kwargs` go to every pipeline call as they are: a ControlNet pipeline's control
+    image and scale, an inpainting pipeline's image, mask and strength."""
+
+    def __init__(self, pipeline, device: str = "cpu", call_kwargs: dict | None = None):
         self.pipeline = pipeline.to(device)
         self.device = device
+        self.call_kwargs = dict(call_kwargs or {})
 
     def generate(
         self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
@@ -66,6 +70,7 @@ class PeftGenerator:
                 num_images_per_prompt=len(seeds),
                 generator=generators,
                 output_type="np",
+                **self.call_kwargs,
             )
         return [_to_uint8(image) for image in output.images]
 

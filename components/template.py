@@ -145,24 +145,39 @@ def paste_back(template: np.ndarray, result: np.ndarray, crop: SquareCrop, mask:
     """
     if result.shape[:2] != (crop.size, crop.size) or mask.shape[:2] != (crop.size, crop.size):
         raise ValueError(f"result and mask must be {crop.size}x{crop.size}, got {result.shape} and {mask.shape}")
-    h, w = template.shape[:2]
-    x0, y0 = max(0, int(np.floor(crop.left))), max(0, int(np.floor(crop.top)))
-    x1, y1 = min(w, int(np.ceil(crop.left + crop.side))), min(h, int(np.ceil(crop.top + crop.side)))
     out = template.copy()
-    if x1 <= x0 or y1 <= y0:
+    roi = _template_roi(crop, template.shape[:2])
+    if roi is None:
         return out
-    # crop -> template ROI: inverse of the crop's matrix, shifted to the ROI's origin.
-    s = crop.scale
-    back = np.array([[1 / s, 0.0, crop.left - x0], [0.0, 1 / s, crop.top - y0]])
-    size = (x1 - x0, y1 - y0)
+    (ys, xs), back, size = roi
     pixels = cv2.warpAffine(result, back, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     hard = cv2.warpAffine(mask, back, size, flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32) / 255.0
-    alpha = _feathered(hard, erode / s, feather / s) * (hard > 0)
-    roi = out[y0:y1, x0:x1].astype(np.float32)
-    a = alpha[..., None]
-    blended = np.clip(pixels * a + roi * (1 - a) + 0.5, 0, 255).astype(np.uint8)
-    out[y0:y1, x0:x1] = np.where(a > 0, blended, out[y0:y1, x0:x1])
+    alpha = (_feathered(hard, erode / crop.scale, feather / crop.scale) * (hard > 0))[..., None]
+    blended = np.clip(pixels * alpha + out[ys, xs] * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    out[ys, xs] = np.where(alpha > 0, blended, out[ys, xs])
     return out
+
+
+def mask_in_template(mask: np.ndarray, crop: SquareCrop, shape: tuple[int, int]) -> np.ndarray:
+    """A crop-frame mask in the template's frame (0 outside the square): where paste_back may write."""
+    full = np.zeros(shape, np.uint8)
+    roi = _template_roi(crop, shape)
+    if roi is not None:
+        (ys, xs), back, size = roi
+        full[ys, xs] = cv2.warpAffine(mask, back, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    return full
+
+
+def _template_roi(crop: SquareCrop, shape: tuple[int, int]):
+    """(slices, crop -> ROI affine, ROI size) of the square's part inside the photo; None when outside."""
+    h, w = shape
+    x0, y0 = max(0, int(np.floor(crop.left))), max(0, int(np.floor(crop.top)))
+    x1, y1 = min(w, int(np.ceil(crop.left + crop.side))), min(h, int(np.ceil(crop.top + crop.side)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    s = crop.scale
+    back = np.array([[1 / s, 0.0, crop.left - x0], [0.0, 1 / s, crop.top - y0]])
+    return (slice(y0, y1), slice(x0, x1)), back, (x1 - x0, y1 - y0)
 
 
 def _feathered(alpha: np.ndarray, erode: float, feather: float) -> np.ndarray:

@@ -28,9 +28,14 @@ def tiny_controlnet(unet, seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         controlnet = ControlNetModel.from_unet(unet)
-        zero_convs = [controlnet.controlnet_cond_embedding.conv_out, *controlnet.controlnet_down_blocks,
-                      controlnet.controlnet_mid_block]
-        for conv in zero_convs:
+        # PyTorch's default init shrinks the signal layer by layer while the biases add a constant:
+        # the condition encoder's output would hardly depend on the condition. Variance-keeping
+        # weights and zero biases make it respond, as a trained one does.
+        embedding = controlnet.controlnet_cond_embedding
+        for conv in [embedding.conv_in, *embedding.blocks]:
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(conv.bias)
+        for conv in [embedding.conv_out, *controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
             torch.nn.init.normal_(conv.weight, std=TINY_ZERO_CONV_STD)
             torch.nn.init.zeros_(conv.bias)
     controlnet.to(unet.device)

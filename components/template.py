@@ -135,25 +135,30 @@ def canny_outside(image: np.ndarray, mask: np.ndarray, low: int = 100, high: int
     return np.repeat(edges[..., None], 3, axis=2)
 
 
-def paste_back(template: np.ndarray, result: np.ndarray, crop: SquareCrop, mask: np.ndarray, *,
-               erode: float = 6.0, feather: float = 8.0) -> np.ndarray:
-    """`result` (the crop after generation) pasted into `template` through `mask` (crop frame).
+def paste_back(template: np.ndarray, result: np.ndarray, original: np.ndarray, crop: SquareCrop,
+               mask: np.ndarray, *, erode: float = 6.0, feather: float = 8.0) -> np.ndarray:
+    """The change from `original` (the crop as taken, `crop_square`) to `result` added to
+    `template` through `mask` (crop frame).
 
-    The mask is brought to the template's frame, eroded by `erode` and blurred by
-    `feather` (crop pixels), then cut to the un-eroded mask again: outside the mask
-    the template is returned bit for bit, and the seam fades inside it.
+    Adding the change, not the pixels, keeps the template's own full-resolution detail
+    wherever the generation changed nothing. The mask is brought to the template's frame,
+    eroded by `erode` and blurred by `feather` (crop pixels), then cut to the un-eroded
+    mask again: outside the mask the template is returned bit for bit.
     """
-    if result.shape[:2] != (crop.size, crop.size) or mask.shape[:2] != (crop.size, crop.size):
-        raise ValueError(f"result and mask must be {crop.size}x{crop.size}, got {result.shape} and {mask.shape}")
+    side = (crop.size, crop.size)
+    if result.shape[:2] != side or original.shape[:2] != side or mask.shape[:2] != side:
+        raise ValueError(f"result, original and mask must be {crop.size}x{crop.size}, "
+                         f"got {result.shape}, {original.shape} and {mask.shape}")
     out = template.copy()
     roi = _template_roi(crop, template.shape[:2])
     if roi is None:
         return out
     (ys, xs), back, size = roi
-    pixels = cv2.warpAffine(result, back, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    change = result.astype(np.float32) - original.astype(np.float32)
+    change = cv2.warpAffine(change, back, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     hard = cv2.warpAffine(mask, back, size, flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32) / 255.0
     alpha = (_feathered(hard, erode / crop.scale, feather / crop.scale) * (hard > 0))[..., None]
-    blended = np.clip(pixels * alpha + out[ys, xs] * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    blended = np.clip(out[ys, xs] + alpha * change + 0.5, 0, 255).astype(np.uint8)
     out[ys, xs] = np.where(alpha > 0, blended, out[ys, xs])
     return out
 

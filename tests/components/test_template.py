@@ -90,17 +90,18 @@ def _fake_results(crops, seed=0):
 
 def test_paste_back_changes_only_the_chosen_faces(group, group_faces, landmarker):
     chosen = [3, 17]  # two persons, pasted one after the other
-    crops, masks = [], []
+    crops, masks, originals = [], [], []
     for number in chosen:
         face = group_faces[number - 1]
         crop = square_around(face.bbox, 256)
         image = crop_square(group, crop)
         lm = landmarker.landmarks68(image, crop.to_crop(face.bbox.reshape(2, 2)).reshape(-1))
         crops.append(crop)
+        originals.append(image)
         masks.append(face_region_mask(image.shape[:2], lm))
     out = group
-    for crop, result, mask in zip(crops, _fake_results(crops), masks):
-        out = paste_back(out, result, crop, mask)
+    for crop, result, original, mask in zip(crops, _fake_results(crops), originals, masks):
+        out = paste_back(out, result, original, crop, mask)
     allowed = np.zeros(group.shape[:2], bool)
     for crop, mask in zip(crops, masks):
         allowed |= mask_in_template(mask, crop, group.shape[:2]) > 0

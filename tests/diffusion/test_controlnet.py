@@ -10,17 +10,10 @@ from components.diffusion.controlled import LoraIdentity, generate_in_pose, inpa
 from components.diffusion.controlnet import (DEFAULT_CANNY, DEFAULT_OPENPOSE, ControlNetNotFound, check_controlnet,
                                              load_controlnet)
 from components.diffusion.generate import PeftGenerator
+from tests.adapters.conftest import one_torch_thread  # noqa: F401 - autouse: one torch thread here too
 from tests.diffusion.conftest import request
 
 SIZE = 64
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

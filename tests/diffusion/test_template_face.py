@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from components.diffusion.controlled import LoraIdentity, generate_in_pose, inpaint_pipeline, pose_pipeline
@@ -16,19 +15,12 @@ from components.pose import MediaPipePoseEstimator
 from components.template import mask_in_template, ordered_faces, paste_back
 from components.template_face import InpaintSettings, prepare_face, replace_face
 from components.types import Rejected
+from tests.adapters.conftest import one_torch_thread  # noqa: F401 - autouse: one torch thread here too
 from tests.diffusion.conftest import request
 
 SIZE = 128
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 GROUP = Path(__file__).resolve().parents[1] / "data" / "group.jpg"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

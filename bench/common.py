@@ -83,3 +83,13 @@ def start_server() -> float:
     t = time.perf_counter()
     warm_up()
     return time.perf_counter() - t
+
+
+def host_line() -> str:
+    """The machine and the versions that set the figures (torch's version read without importing it)."""
+    import platform
+    import socket
+    from importlib.metadata import version
+
+    return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {version('torch')}, "
+            f"Python {platform.python_version()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")

@@ -28,7 +28,11 @@ apply_defaults()
 
 from bench.common import print_table, save, start_server, unique_photos  # noqa: E402
 from flows.config import CurationConfig  # noqa: E402
-from tasks.curation import STAGES, run_stage  # noqa: E402
+from flows.execute import Artefact, Plan  # noqa: E402
+from flows.config import curation_values  # noqa: E402
+from tasks.catalog import CURATION_STAGES  # noqa: E402
+from tasks.curation import run_batch  # noqa: E402
+from tasks.workspace import input_key  # noqa: E402
 from tasks.ingest import ingest  # noqa: E402
 
 
@@ -36,22 +40,29 @@ def run_direct(photos: Path, out: Path, config: CurationConfig) -> tuple[float, 
     started = time.perf_counter()
     per_stage = {}
     t = time.perf_counter()
-    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    batches = [Artefact(key=input_key(b), path=b)
+               for b in ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches]
     per_stage["ingest (read+hash)"] = time.perf_counter() - t
+    plan = Plan(out, curation_values(config))
+
+    def run(stage, batch: Artefact) -> Artefact:
+        artefact = plan.artefact(stage, {"batch": batch})
+        run_batch(stage.name, str(out), batch.path, artefact.path, getattr(config, stage.name), config.load)
+        return artefact
+
     with ThreadPoolExecutor(config.workers) as pool:
-        for stage in STAGES:
+        for stage in CURATION_STAGES:
             t = time.perf_counter()
-            batches = list(pool.map(lambda b: run_stage(stage, b, str(out), getattr(config, stage), config.load),
-                                    batches))
-            per_stage[stage] = time.perf_counter() - t
+            batches = list(pool.map(lambda b: run(stage, b), batches))
+            per_stage[stage.name] = time.perf_counter() - t
     return time.perf_counter() - started, per_stage
 
 
 def run_flow(photos: Path, out: Path, config: CurationConfig) -> float:
-    from flows.curate import run_curation
+    from flows.curate import curate_flow
 
     t = time.perf_counter()
-    run_curation([str(photos)], str(out), config)
+    curate_flow(inputs=[str(photos)], out=str(out), config=config)
     return time.perf_counter() - t
 
 

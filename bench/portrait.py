@@ -34,7 +34,7 @@ from flows.settings import apply_defaults  # noqa: E402
 
 apply_defaults()
 
-from bench.common import SAMPLES, print_table, private_prefect_home, save, start_server  # noqa: E402
+from bench.common import SAMPLES, host_line, print_table, private_prefect_home, save, start_server  # noqa: E402
 
 PHOTOS = ("obama.jpg", "obama2.jpg")
 STAGES = ("train", "generate", "select", "fuse", "rank")
@@ -83,34 +83,38 @@ def load_models(config) -> None:
 
 
 def run_stages(photos: Path, out: Path, config) -> tuple[dict[str, float], dict]:
-    """Curation via run_curation, then each portrait task function called directly; seconds per stage."""
-    from flows.curate import run_curation
-    from flows.portrait import job_dir, resolve_style
-    from tasks.portrait import curated_ok, fuse_images, generate_images, rank_images, select_template, train_lora
+    """Curation via curate_flow, then each portrait stage's function called directly; seconds per stage."""
+    from flows.curate import curate_flow
+    from flows.execute import Artefact, Plan
+    from flows.portrait_config import portrait_values, resolve_style
+    from tasks.catalog import portrait_stages
+    from tasks.execution import stage_body
+    from tasks.portrait_rows import curated_ok
 
     style = resolve_style(config)
-    root = str(job_dir(str(out), config.user))
+    root = config.job_dir(out)
     seconds: dict[str, float] = {}
 
-    def timed(name, fn, *a):
+    def timed(name, fn, **kwargs):
         t = time.perf_counter()
-        result = fn(*a)
+        result = fn(**kwargs)
         seconds[name] = time.perf_counter() - t
         return result
 
-    curated = timed("curate", run_curation, [str(photos)], root, config.curation)
+    curated = timed("curate", curate_flow, inputs=[str(photos)], out=str(root), config=config.curation)
     part = curated["part"]
-    usable = curated_ok(root, part)
+    usable = curated_ok(str(root), part)
     if not usable:
         raise RuntimeError(f"no usable photo after curation: {curated['reasons']}")
     steps = config.steps_for(len(usable))
     load_models(config)  # loaded by the warm-up pass already: a no-op then
-    lora = timed("train", train_lora, part, root, config.train.model_copy(update={"steps": steps}), config.base)
-    generated = timed("generate", generate_images, lora, part, root, config.generate, style, config.style_lora,
-                      config.base)
-    template = timed("select", select_template, part, root)
-    fused = timed("fuse", fuse_images, generated, template, root, config.fuse)
-    timed("rank", rank_images, fused, template, part, root, config.rank)
+    plan = Plan(root, portrait_values(config, style, steps))
+    done = {"curate": Artefact(key=Path(part).stem, path=part)}
+    for stage in portrait_stages(config.mode):
+        inputs = {name: done[name] for name in stage.reads}
+        done[stage.name] = plan.artefact(stage, inputs)
+        timed(stage.name, stage_body(stage), root=str(root), output=done[stage.name].path,
+              inputs={name: a.path for name, a in inputs.items()}, **plan.values_for(stage))
     return seconds, {"photos": len(usable), "steps": steps}
 
 
@@ -154,13 +158,6 @@ def flow_task_seconds(flow_run_id, wait_s: float = 10.0) -> dict[str, float]:
         if run.start_time is not None and run.end_time is not None:
             seconds[name] = seconds.get(name, 0.0) + (run.end_time - run.start_time).total_seconds()
     return seconds
-
-
-def host_line() -> str:
-    import torch
-
-    return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ Adding a backend is a class plus one line here. Entries are import strings so
 that choosing a backend imports only what it needs (torch, dlib, onnx...).
 The seed's ModelScope models (DamoFD, M2FP, ABPN, DeepDanbooru, FairFace, FQA,
 RTS) get their lines when their backends exist; none is faked here.
+The stage catalogue (tasks/catalog.py) says which registry stage each job
+stage builds its component from.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ REGISTRY: dict[str, dict[str, str]] = {
     "quality": {"measured": "components.quality:MeasuredQuality"},
     "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
     "train": {"peft-lora": "components.diffusion.lora:LoraTrainer"},
-    "generate": {"peft": "components.diffusion.generate:PeftGenerator"},
+    "generate": {"peft": "components.diffusion.generate:PeftGenerator",
+                 "adapter": "components.adapters.infer:AdapterGenerator"},
     "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
     "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator",
              "controlnet-aux": "components.pose:OpenPoseBodyEstimator"},
+    # One trainer for both kinds: the backend name is the adapter kind it trains.
+    "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",
+                      "feedface": "components.adapters.train:AdapterTrainer"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
 }
@@ -47,6 +53,14 @@ def resolve(stage: str, backend: str) -> type:
         )
     module_name, _, class_name = entries[backend].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def module_of(stage: str, backend: str) -> str:
+    """The module a backend lives in, without importing it (for code versions)."""
+    entries = _stage_entries(stage)
+    if backend not in entries:
+        raise ValueError(f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}")
+    return entries[backend].partition(":")[0]
 
 
 def create(stage: str, backend: str, **options: Any) -> Any:

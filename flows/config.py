@@ -42,3 +42,10 @@ class CurationConfig(BaseModel):
     tag: TagConfig = TagConfig()
     quality: QualityConfig = QualityConfig()
     embed: EmbedConfig = EmbedConfig()
+
+
+def curation_values(config: CurationConfig) -> dict:
+    """The configuration values the curation stages read, by the names the catalogue gives them."""
+    from tasks.catalog import CURATION_STAGES
+
+    return {**{stage.name: getattr(config, stage.name) for stage in CURATION_STAGES}, "load": config.load}

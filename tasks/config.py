@@ -7,9 +7,15 @@ the component's constructor.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Real portraits need SD 1.5; `tiny` (a random test model) only when asked for by name.
+DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+TEST_MODELS = frozenset({"tiny"})
+ADAPTER_FILE = "adapter.safetensors"
 
 
 class StageConfig(BaseModel):
@@ -93,12 +99,21 @@ class EmbedConfig(StageConfig):
 
 
 class BaseModelConfig(StageConfig):
-    """Which Stable Diffusion 1.5 weights: "tiny" (test model), a local path, or a cached hub id."""
+    """Which Stable Diffusion weights: a cached hub id (default SD 1.5), a local path, or "tiny" (test model)."""
 
     backend: str = "diffusers"
-    spec: str = "tiny"
+    spec: str = DEFAULT_BASE_MODEL
     trust_pickle: bool = Field(False, description="allow .ckpt/.bin/.pt weights (pickle: only for files you trust)")
     seed: int = Field(0, description="initialisation seed of the tiny test model")
+
+    @property
+    def is_test_model(self) -> bool:
+        return self.spec in TEST_MODELS
+
+    def content_files(self) -> list[str]:
+        """A local file or folder is keyed by what it holds (a hub id by its name: its snapshot is fixed)."""
+        path = Path(self.spec).expanduser()
+        return [str(path)] if not self.is_test_model and path.exists() else []
 
 
 class TrainConfig(StageConfig):
@@ -164,6 +179,12 @@ class TrainFreeConfig(StageConfig):
     adapter: str = Field(description="folder holding adapter.safetensors (from train-adapter)")
     scale: float = Field(0.5, ge=0, le=2)
     face_guidance: float = Field(4.0, ge=0, le=30)
+
+    def adapter_file(self) -> str:
+        return str(Path(self.adapter) / ADAPTER_FILE)
+
+    def content_files(self) -> list[str]:
+        return [self.adapter_file()]
 
 
 class TemplateConfig(StageConfig):

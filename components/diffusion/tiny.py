@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-TEST_MODEL_LABEL = "tiny random test model — not a real portrait model"
 
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 

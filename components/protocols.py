@@ -87,6 +87,12 @@ class PoseEstimator(Protocol):
 
 
 @runtime_checkable
+class PoseGenerator(Protocol):
+    def generate(self, identity, request: GenerationRequest, pose_map: np.ndarray, scale: float) -> list[np.ndarray]:
+        """One image per seed of `request`, in the pose of `pose_map` (OpenPose RGB), the identity's face."""
+
+
+@runtime_checkable
 class Fuser(Protocol):
     def fuse(self, template: np.ndarray, target: np.ndarray) -> Fusion:
         """Put the template's face onto the face found in `target`."""

@@ -32,6 +32,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
     "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator",
              "controlnet-aux": "components.pose:OpenPoseBodyEstimator"},
+    "pose-generate": {"controlnet": "components.diffusion.controlled:ControlNetPoseGenerator"},
     # One trainer for both kinds: the backend name is the adapter kind it trains.
     "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",
                       "feedface": "components.adapters.train:AdapterTrainer"},

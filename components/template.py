@@ -38,6 +38,20 @@ def choose_face(faces: list[Face], number: int) -> Face:
     return faces[int(number) - 1]
 
 
+def draw_numbered_faces(image: np.ndarray, faces: list[Face], chosen: tuple[int, ...] = ()) -> np.ndarray:
+    """A copy of `image` with each face's box and number (`faces` in `ordered_faces` order); the
+    chosen faces' in green and thicker, the others' in grey (what `--face` / `--person` refer to)."""
+    out = image.copy()
+    unit = max(1, round(max(image.shape[:2]) / 500))
+    for number, face in enumerate(faces, start=1):
+        x0, y0, x1, y1 = (int(round(float(v))) for v in face.bbox)
+        colour, thickness = ((0, 200, 0), 2 * unit) if number in chosen else ((160, 160, 160), unit)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, thickness)
+        cv2.putText(out, str(number), (x0, max(y0 - 3 * unit, 10 * unit)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * unit,
+                    colour, thickness, cv2.LINE_AA)
+    return out
+
+
 @dataclass(frozen=True)
 class SquareCrop:
     """A square of the template around one face, resized to `size`: template -> crop is

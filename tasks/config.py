@@ -200,7 +200,11 @@ class TemplateConfig(StageConfig):
     max_pixels: int = Field(80_000_000, ge=1)
     max_bytes: int = Field(64 * 1024 * 1024, ge=1)
     min_side: int = Field(64, ge=1)
-    task_fields = frozenset({"decode_max_side", "max_pixels", "max_bytes", "min_side"})
+    image: str = Field("", description="the template photo (its content is part of the key)")
+    task_fields = frozenset({"decode_max_side", "max_pixels", "max_bytes", "min_side", "image"})
+
+    def content_files(self) -> list[str]:
+        return [self.image] if self.image else []
 
 
 class PoseConfig(StageConfig):
@@ -218,6 +222,17 @@ class PoseConfig(StageConfig):
         if self.backend == "controlnet-aux":
             options |= {"weights": self.weights, "trust_pickle": self.trust_pickle}
         return options
+
+
+class PoseMapConfig(PoseConfig):
+    """Pose mode's skeleton: extracted from a photo of a person, or a ready OpenPose map (`ready`)."""
+
+    image: str = Field("", description="the pose photo or map (its content is part of the key)")
+    ready: bool = Field(False, description="the image is already an OpenPose skeleton")
+    task_fields = frozenset({"size", "image", "ready"})
+
+    def content_files(self) -> list[str]:
+        return [self.image] if self.image else []
 
 
 class TemplateCropConfig(StageConfig):
@@ -242,11 +257,21 @@ class ControlNetConfig(StageConfig):
     trust_pickle: bool = False
     seed: int = Field(0, description="initialisation seed of the tiny test ControlNets")
 
+    @property
+    def is_test_model(self) -> bool:
+        return self.openpose in TEST_MODELS
+
+    def content_files(self) -> list[str]:
+        """Local files or folders by what they hold (a hub id by its name, as the base model)."""
+        paths = [Path(spec).expanduser() for spec in (self.openpose, self.canny) if spec not in TEST_MODELS]
+        return [str(path) for path in paths if path.exists()]
+
 
 class PoseGenerateConfig(StageConfig):
     """Generation in a pose (pose mode, and the person in each template crop's pose)."""
 
     backend: str = "controlnet"
+    task_fields = frozenset({"pose_scale"})
     pose_scale: float = Field(1.0, ge=0, le=2)
 
 

@@ -98,6 +98,16 @@ def generate_in_pose(identity, pipeline, request: GenerationRequest, pose_map: n
                              controlnet_conditioning_scale=float(scale))
 
 
+class ControlNetPoseGenerator:
+    """The "controlnet" pose generator: `pipeline` is a `pose_pipeline` (one OpenPose ControlNet)."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+
+    def generate(self, identity, request: GenerationRequest, pose_map: np.ndarray, scale: float) -> list[np.ndarray]:
+        return generate_in_pose(identity, self.pipeline, request, pose_map, scale)
+
+
 def inpaint(identity, pipeline, request: GenerationRequest, image: np.ndarray, mask: np.ndarray,
             controls: list[np.ndarray], scales: list[float], strength: float) -> list[np.ndarray]:
     """`image` repainted inside `mask` (255 = repaint) under the ControlNets' `controls`, one per seed.

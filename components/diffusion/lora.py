@@ -237,8 +237,7 @@ def _remove_training_adapter(unet) -> None:
     """Drop the training adapter and PEFT's wrapper layers: the UNet is as before training."""
     if getattr(unet, "peft_config", None) and TRAINING_ADAPTER in unet.peft_config:
         unet.delete_adapters(TRAINING_ADAPTER)
-    if getattr(unet, "_hf_peft_config_loaded", False) or hasattr(unet, "peft_config"):
-        unet.unload_lora()
+    unet.unload_lora()  # unconditionally: delete_adapters drops the config but leaves the wrapper layers
 
 
 def _check_examples(examples: list[TrainingExample]) -> None:

@@ -25,9 +25,14 @@ $(VENV)/.installed: requirements.txt
 
 # The portrait job on the embedded defaults: the tiny random test model (no real
 # portraits), sized to finish in minutes on 2 CPU cores.
+# Then a 2-person template: faces 3 and 17 of bald_guys.jpg get the first job's person (its
+# curated photos and face LoRA reused) and biden.jpg's (curated and trained within the job).
 demo: setup
 	$(PY) -m flows portrait data/samples/obama.jpg data/samples/obama2.jpg --user demo --style studio_headshot \
 		--out demo-out --base-model tiny --train-steps 60 --resolution 128 --num-images 6 --keep 3 --gen-steps 12
+	$(PY) -m flows portrait --template data/samples/bald_guys.jpg --person 3=demo-out/demo \
+		--person 17=data/samples/biden.jpg --user demo-group --style studio_headshot --out demo-out \
+		--base-model tiny --train-steps 60 --resolution 128 --num-images 4 --keep 2 --gen-steps 12
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,114 +1,165 @@
-"""Portrait modes: seconds per image for infinite style, pose, fixed template and a 2-person template,
-and each mode's ratio to infinite style.
+"""Portrait modes: seconds per image for infinite style, pose, fixed template and a 2-person
+template, and each mode's ratio to infinite style.
 
-    python bench/modes.py [--size 128] [--steps 8]
+    python bench/modes.py [--size 128] [--steps 8] [--images 4]
 
-The tiny test model on CPU, the components called directly (no Prefect, no training: the
-identity is an untrained face adapter, the same cost as a trained one). A template image
-counts its generation in the crop's pose, the inpainting and refine passes, and the
-paste-back; the 2-person template does that per face. The face detector's and the
-fusion's costs are included where the mode runs them; curation and training are not
-(they are the same for every mode). One run, one table, saved under bench/results/.
+Each mode is its job's stage chain from the catalogue (`portrait_chain`), every stage function
+run in this process through `InProcess` (the Plan's keys and values, no Prefect): everything
+after curation (template detection and crops, the pose map, generation, fusion, inpainting,
+paste-back, ranking), divided by the number of images. Curation is done once beforehand (a
+temporary Prefect server) and not counted; identity is the train-free face adapter (untrained:
+the same cost as a trained one, no training to count). The tiny test model draws no face, so
+after each generation has run, real photos stand in for its output: fusion, inpainting and
+ranking then do their real work on faces (otherwise template jobs would skip their inpainting).
+A warm-up pass first (models loaded, kernels built), then one measured pass in a fresh job
+folder. One run, one table, saved under bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SAMPLES, print_table, save  # noqa: E402
+from bench.common import SAMPLES, host_line, print_table, private_prefect_home, save, start_server  # noqa: E402
 
-GROUP = Path(__file__).resolve().parents[1] / "tests" / "data" / "group.jpg"
+PEOPLE = {"obama": ("obama.jpg", "obama2.jpg"), "biden": ("biden.jpg",)}
+FACES = {"fixed template": (17,), "2-person template": (3, 17)}  # faces of bald_guys.jpg, left to right
 
 
-def load(path: Path, max_side: int) -> np.ndarray:
+def photo(name: str, side: int) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as im:
+    with Image.open(SAMPLES / name) as im:
         im = im.convert("RGB")
-        im.thumbnail((max_side, max_side))
+        im.thumbnail((side, side))
         return np.asarray(im).copy()
 
 
-def untrained_adapter_identity(pipeline, embedding: np.ndarray):
+class StandIn:
+    """Runs the real generation, then hands on real photos (the tiny model draws no face)."""
+
+    photos: list[np.ndarray] = [photo("obama3.jpg", 512), photo("biden.jpg", 512)]
+
+    def stand_in(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.photos[i % len(self.photos)] for i in range(len(images))]
+
+
+def stand_in_classes():
     from components.adapters.infer import AdapterGenerator
-    from components.adapters.types import AdapterWeights
-    from components.adapters.weights import build_modules, default_config, export_state
-    from components.diffusion.controlled import AdapterIdentity
+    from components.diffusion.controlled import ControlNetPoseGenerator
 
-    config = default_config(pipeline.unet, "fact", tokens=4)
-    projection, adapter = build_modules(pipeline.unet, config)
-    generator = AdapterGenerator(pipeline, AdapterWeights("fact", export_state(projection, adapter), config))
-    return AdapterIdentity(generator, embedding[None], scale=0.5, face_guidance=4.0)
+    class StyleStandIn(AdapterGenerator, StandIn):
+        def generate(self, *args, **kwargs):
+            return self.stand_in(super().generate(*args, **kwargs))
 
+    class PoseStandIn(ControlNetPoseGenerator, StandIn):
+        def generate(self, *args, **kwargs):
+            return self.stand_in(super().generate(*args, **kwargs))
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    return StyleStandIn, PoseStandIn
 
 
-def measure(size: int, steps: int) -> list[tuple[str, str]]:
-    from components.detection import DlibHogDetector
-    from components.diffusion.controlled import generate_in_pose, inpaint_pipeline, pose_pipeline
-    from components.diffusion.controlnet import load_controlnet
-    from components.diffusion.tiny import build_tiny_pipeline
-    from components.embedding import DlibResnetEmbedder
-    from components.landmarks import Dlib68Landmarker
-    from components.openpose import draw_body
-    from components.pose import MediaPipePoseEstimator
-    from components.template import ordered_faces, paste_back
-    from components.template_face import InpaintSettings, prepare_face, replace_face
-    from components.types import GenerationRequest
+def register_stand_ins() -> None:
+    from components import registry
 
-    base = build_tiny_pipeline(0)
-    openpose, canny = (load_controlnet("tiny", unet=base.unet, seed=s) for s in (1, 2))
-    posed, inpainting = pose_pipeline(base, openpose), inpaint_pipeline(base, [openpose, canny])
-    detector, landmarker, estimator = DlibHogDetector(upsample=1), Dlib68Landmarker(), MediaPipePoseEstimator()
-    person = load(SAMPLES / "obama.jpg", 512)
-    identity = untrained_adapter_identity(base, DlibResnetEmbedder().embed(person, detector.detect(person)[0].bbox))
-    request = GenerationRequest(prompt="portrait of a man", negative_prompt="", seeds=[0], steps=steps,
-                                guidance=5.0, width=size, height=size, sampler="ddim", face_weight=1.0,
-                                style_weight=1.0)
-    group = load(GROUP, 1024)
-    faces = ordered_faces(detector.detect(group))
-    pose_photo = load(SAMPLES / "biden.jpg", 1024)
-    generated_face = load(SAMPLES / "obama2.jpg", size * 2)  # the tiny model draws no face: a real one stands in
+    style, pose = stand_in_classes()
+    globals().update(StyleStandIn=style, PoseStandIn=pose)
+    registry.REGISTRY["generate"]["stand-in"] = f"{__name__}:StyleStandIn"
+    registry.REGISTRY["pose-generate"]["stand-in"] = f"{__name__}:PoseStandIn"
 
-    def infinite_style():
-        identity.generate(base, request)
 
-    def pose_mode():
-        pose = estimator.estimate(pose_photo)
-        scale = size / max(pose_photo.shape[:2])
-        pose_map = draw_body(pose.scaled(np.array([[scale, 0, 0], [0, scale, 0]])), (size, size))
-        generate_in_pose(identity, posed, request, pose_map, 1.0)
+def curate_people(root: Path, work: Path) -> dict[str, str]:
+    """Each person's photos curated into `root` (once; not measured): {person: part path}."""
+    from flows.config import CurationConfig
+    from flows.curate import curate_flow
 
-    def template(numbers):
-        out = group
-        for number in numbers:
-            prepared = prepare_face(group, faces, number, size=size, landmarker=landmarker, pose_estimator=estimator)
-            generate_in_pose(identity, posed, request, prepared.pose_map, 1.0)
-            replaced = replace_face(prepared, generated_face, detector=detector, landmarker=landmarker,
-                                    identity=identity, pipeline=inpainting, request=request,
-                                    settings=InpaintSettings(refine_strength=max(0.1, 1.0 / steps)))
-            out = paste_back(out, replaced.image, prepared.image, prepared.crop, replaced.mask)
+    parts = {}
+    for person, names in PEOPLE.items():
+        folder = work / "photos" / person
+        folder.mkdir(parents=True)
+        for name in names:
+            shutil.copy(SAMPLES / name, folder / name)
+        result = curate_flow([str(folder)], str(root), CurationConfig(single_identity=True, progress=False),
+                             run_id=person)
+        parts[person] = result["part"]
+    return parts
 
-    modes = {"infinite style": infinite_style, "pose": pose_mode, "fixed template": lambda: template([17]),
-             "2-person template": lambda: template([3, 17])}
-    for run in modes.values():  # warm-up: first calls build kernels and caches
-        run()
-    seconds = {name: timed(run) for name, run in modes.items()}
-    reference = seconds["infinite style"]
-    rows = [(name, f"{s:.2f} s/image   ({s / reference:.2f}x infinite style)") for name, s in seconds.items()]
-    rows.append(("setting", f"tiny test model, CPU, {size}², {steps} steps, face adapter identity, "
-                            "ControlNets tiny (openpose + canny)"))
+
+def mode_config(mode: str, adapter, template: Path, size: int, steps: int, images: int, seed: int):
+    from flows.portrait_config import PortraitConfig
+    from tasks.config import (BaseModelConfig, GenerateConfig, InpaintConfig, PoseGenerateConfig, PoseMapConfig,
+                              RankConfig, TemplateConfig, TemplateCropConfig, TrainFreeConfig)
+
+    fields = dict(user="bench", style="studio_headshot", base=BaseModelConfig(spec="tiny"), mode="train-free",
+                  train_free=TrainFreeConfig(backend="stand-in", adapter=adapter),
+                  generate=GenerateConfig(num_images=images, batch_size=2, steps=steps, resolution=size, seed=seed),
+                  pose_generate=PoseGenerateConfig(backend="stand-in"), rank=RankConfig(keep=images),
+                  # one refine step at these few steps (0.1 x 8 rounds to none)
+                  inpaint=InpaintConfig(refine_strength=max(0.1, 1.0 / steps)))
+    if mode == "pose":
+        fields |= dict(kind="pose", pose_map=PoseMapConfig(image=str(SAMPLES / "biden.jpg"), size=size))
+    elif mode in FACES:
+        fields |= dict(kind="template", template=TemplateConfig(image=str(template)),
+                       persons={face: [person] for face, person in zip(FACES[mode], PEOPLE)},
+                       template_crop=TemplateCropConfig(size=size))
+    return PortraitConfig(**fields)
+
+
+def run_mode(mode: str, config, base: Path, parts: dict[str, str], root: Path) -> dict[str, float]:
+    """The mode's chain in a fresh job folder holding the curated parts; seconds per stage run."""
+    from flows.execute import Artefact, InProcess, Plan, portrait_chain
+    from flows.portrait_config import chain_people, portrait_values, resolve_style
+    from tasks.catalog import face_instance
+
+    shutil.copytree(base / "faces", root / "faces")
+    artefacts = {person: Artefact(key=Path(part).stem, path=part) for person, part in parts.items()}
+    if config.kind == "template":
+        given = {face_instance("curate", f): artefacts[p[0]] for f, p in config.persons.items()}
+        usable = {f: 1 for f in config.persons}
+    else:
+        given, usable = {"curate": artefacts["obama"]}, {None: 1}
+    runner = InProcess(Plan(root, portrait_values(config, resolve_style(config))))
+    portrait_chain(runner, given, config.mode, config.kind, *chain_people(config, usable))
+    return runner.seconds
+
+
+def measure(size: int, steps: int, images: int) -> list[tuple[str, str]]:
+    from tests.flows.modes_helpers import untrained_adapter
+
+    work = Path(tempfile.mkdtemp(prefix="bench-modes-"))
+    try:
+        register_stand_ins()
+        adapter = untrained_adapter(work / "adapter").adapter
+        template = work / "group.jpg"
+        from PIL import Image
+
+        Image.fromarray(photo("bald_guys.jpg", 1024)).save(template, quality=92)
+        base = work / "base"
+        parts = curate_people(base, work)
+        modes = ("infinite style", "pose", *FACES)
+        for mode in modes:  # warm-up: models loaded, kernels built
+            run_mode(mode, mode_config(mode, adapter, template, size, steps, images, 1), base, parts,
+                     work / "warm" / mode)
+        seconds = {mode: run_mode(mode, mode_config(mode, adapter, template, size, steps, images, 42), base, parts,
+                                  work / "measured" / mode) for mode in modes}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    reference = sum(seconds["infinite style"].values()) / images
+    rows = []
+    for mode, stages in seconds.items():
+        per_image = sum(stages.values()) / images
+        split = ", ".join(f"{name} {s:.1f}" for name, s in stages.items())
+        rows.append((mode, f"{per_image:.2f} s/image   ({per_image / reference:.2f}x infinite style)   [{split}]"))
+    rows.append(("setting", f"tiny test model, CPU, {size}², {steps} steps, {images} images, face adapter identity, "
+                            "tiny ControlNets (openpose + canny), template bald_guys.jpg at 1024 px"))
+    rows.append(("host", host_line()))
     return rows
 
 
@@ -118,9 +169,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--images", type=int, default=4)
     args = parser.parse_args()
     torch.manual_seed(0)
-    text = print_table("Portrait modes (seconds per image)", measure(args.size, args.steps))
+    private_prefect_home("bench-modes")
+    start_server()
+    text = print_table("Portrait modes (seconds per image, stage seconds per job in brackets)",
+                       measure(args.size, args.steps, args.images))
     print(f"saved {save(text, 'modes-cpu-vm.txt')}")
     return 0
 

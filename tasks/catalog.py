@@ -15,12 +15,11 @@ value `backend_from` (default: its own config) names the backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from tasks.config import (
     AdapterTrainConfig,
     AlignConfig,
-    ControlNetConfig,
     CropConfig,
     DetectConfig,
     EmbedConfig,

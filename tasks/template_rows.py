@@ -71,7 +71,7 @@ def pose_map_image(root: str, pose: str) -> np.ndarray:
 def prepared_faces(root: str, crops: str) -> dict[int, object]:
     """{face number: PreparedFace} of a template-crop artefact."""
     from components.template import SquareCrop
-    from components.template_face import PreparedFace
+    from components.template_crop import PreparedFace
 
     out = {}
     for row in read_parquet(Workspace(root).path(crops)).to_pylist():

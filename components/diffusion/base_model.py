@@ -50,6 +50,12 @@ def load_base_model(
     return pipeline.to(device)
 
 
+def refuse_pickle(path: Path, spec: str, what: str, allow_pickle: bool) -> None:
+    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+        raise ValueError(f"pickle-based {what} {spec!r} refused: loading it can run arbitrary code; "
+                         "pass --trust-pickle to load it, or convert it to .safetensors")
+
+
 def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
     """Fail now, with the same clear errors as loading, without loading anything."""
     if not isinstance(spec, str) or not spec.strip():
@@ -58,9 +64,7 @@ def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
     if spec == "tiny":
         return
     path = Path(spec).expanduser()
-    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
-        raise ValueError(f"pickle-based checkpoint {spec!r} refused: loading it can run arbitrary code; "
-                         "pass --trust-pickle to load it, or convert it to .safetensors")
+    refuse_pickle(path, spec, "checkpoint", allow_pickle)
     if path.exists():
         return
     if _looks_like_path(spec):

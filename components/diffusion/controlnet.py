@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.diffusion.base_model import PICKLE_SUFFIXES, BaseModelNotFound, _looks_like_path, find_cached_model
+from components.diffusion.base_model import (PICKLE_SUFFIXES, BaseModelNotFound, _looks_like_path, find_cached_model,
+                                             refuse_pickle)
 
 TINY = "tiny"
 DEFAULT_OPENPOSE = "lllyasviel/control_v11p_sd15_openpose"
@@ -74,9 +75,7 @@ def check_controlnet(spec: str, *, allow_pickle: bool = False) -> None:
     if spec == TINY:
         return
     path = Path(spec).expanduser()
-    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
-        raise ValueError(f"pickle-based ControlNet {spec!r} refused: loading it can run arbitrary code; "
-                         "pass --trust-pickle to load it, or convert it to .safetensors")
+    refuse_pickle(path, spec, "ControlNet", allow_pickle)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ValueError(f"{spec!r} is not a diffusers ControlNet folder (no config.json)")

@@ -19,7 +19,7 @@ def crop_template_faces(root: str, output: str, inputs: dict[str, str], template
                         faces: tuple[int, ...]) -> None:
     from components.landmarks import Dlib68Landmarker
     from components.template import choose_face
-    from components.template_face import prepare_face
+    from components.template_crop import prepare_face
 
     found = template_faces(root, inputs["template"])
     for number in faces:  # every face checked before any is prepared

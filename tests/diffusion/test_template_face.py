@@ -13,7 +13,8 @@ from components.diffusion.controlnet import load_controlnet
 from components.landmarks import Dlib68Landmarker
 from components.pose import MediaPipePoseEstimator
 from components.template import mask_in_template, ordered_faces, paste_back
-from components.template_face import InpaintSettings, prepare_face, replace_face
+from components.template_crop import prepare_face
+from components.template_face import InpaintSettings, replace_face
 from components.types import Rejected
 from tests.adapters.conftest import one_torch_thread  # noqa: F401 - autouse: one torch thread here too
 from tests.diffusion.conftest import request

@@ -1,6 +1,8 @@
-"""Portrait job on the tiny test model (CPU): seconds per stage, then the whole job as a flow, in one run.
+"""Portrait job on the tiny test model (CPU): seconds per stage, then the whole job as a flow, in one run;
+then LoRA training steps/s and seconds per image of each test model family (tiny, tiny-sdxl).
 
     python bench/portrait.py [--train-steps 40] [--resolution 128] [--num-images 4] [--gen-steps 10]
+    python bench/portrait.py --skip-job      # only the per-family rows
 
 The two sample photos of one person (data/samples/obama*.jpg) are copied to a
 temporary folder. The stages are timed by calling the task functions of
@@ -12,6 +14,11 @@ kernels fall outside the timings; it and the temporary Prefect server's
 start-up are reported but excluded. Timings are wall clock: the load average
 is printed with them. The table goes to stdout and to
 bench/results/portrait-cpu-<hostname>.txt.
+
+The per-family rows call the components directly (bench/gpu.py's timing
+functions on the CPU): LoraTrainer steps/s after a warm-up step, PeftGenerator
+seconds per image with the trained face LoRA at the style's sampler, and with a
+random LoRA under an LCM-LoRA name (fast sampling: LCMScheduler, 4 steps, no CFG).
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -38,6 +44,7 @@ from bench.common import SAMPLES, host_line, print_table, private_prefect_home, 
 
 PHOTOS = ("obama.jpg", "obama2.jpg")
 STAGES = ("train", "generate", "select", "fuse", "rank")
+FAMILY_TEST_MODELS = ("tiny", "tiny-sdxl")  # one test model per family
 
 
 def copy_samples(folder: Path, names=PHOTOS) -> Path:
@@ -160,6 +167,33 @@ def flow_task_seconds(flow_run_id, wait_s: float = 10.0) -> dict[str, float]:
     return seconds
 
 
+def family_rows(args, style) -> list[tuple[str, str]]:
+    """Training steps/s and s/image of each test model at the benchmark's size, components called directly."""
+    from bench.gpu import Cuda, fast_lora, time_generation, time_training, training_examples
+    from components.diffusion.base_model import load_base_model, model_family
+
+    cuda, examples, rows = Cuda("cpu"), training_examples(), []
+    steps = max(3, min(args.train_steps, args.family_train_steps))
+    for spec in FAMILY_TEST_MODELS:
+        pipeline = load_base_model(spec)
+        trained = time_training(pipeline, examples, steps=steps, warmup=1, resolution=args.resolution,
+                                checkpointing=False, cuda=cuda)
+        plain = time_generation(pipeline, trained["weights"], batch=1, steps=args.gen_steps,
+                                resolution=args.resolution, repeats=2, style=style, cuda=cuda)
+        with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
+            fast = fast_lora(pipeline, Path(tmp))
+        quick = time_generation(pipeline, trained["weights"], batch=1, steps=args.gen_steps,
+                                resolution=args.resolution, repeats=2, style=style, cuda=cuda, fast=fast)
+        label = f"{spec} ({model_family(spec).label})"
+        rows += [(f"  {label} train", f"{trained['steps_s']:.2f} steps/s at {args.resolution}² "
+                                      f"({steps} steps, first left out)"),
+                 (f"  {label} image", f"{plain['s_per_image']:.2f} s at {args.resolution}², {args.gen_steps} steps "
+                                      f"{style.sampler}, CFG {style.guidance:g}"),
+                 (f"  {label} fast image", f"{quick['s_per_image']:.2f} s at {args.resolution}², "
+                                           f"{fast.plan.steps} steps {fast.plan.sampler}, no CFG")]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-steps", type=int, default=40)
@@ -169,6 +203,8 @@ def main() -> None:
     parser.add_argument("--keep", type=int, default=2)
     parser.add_argument("--style", default="studio_headshot")
     parser.add_argument("--workers", type=int, default=2, help="curation workers")
+    parser.add_argument("--family-train-steps", type=int, default=8, help="training steps per test model row")
+    parser.add_argument("--skip-job", action="store_true", help="only the per-family (tiny, tiny-sdxl) rows")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice). On a machine other processes "
                              "keep busy, 1 can be several times faster than OpenMP threads that spin-wait")
@@ -178,13 +214,29 @@ def main() -> None:
 
         torch.set_num_threads(args.torch_threads)
 
+    from tasks.styles import load_style_library
+
+    rows = [("host", host_line()), ("date", dt.datetime.now().isoformat(timespec="seconds"))]
+    load_before = os.getloadavg()[0]
+    if not args.skip_job:
+        rows += job_rows(args)
+    rows.append(("per family (direct)", "LoraTrainer and PeftGenerator on each test model, models loaded"))
+    rows += family_rows(args, load_style_library(REPO / "data" / "styles")[args.style])
+    rows.append(("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after   "
+                                 f"(timings are wall clock: other processes on the machine inflate them)"))
+    text = print_table("portrait job benchmark (tiny models, CPU)", rows)
+    path = save(text, f"portrait-cpu-{socket.gethostname()}{'-families' if args.skip_job else ''}.txt")
+    print(f"saved: {path.relative_to(REPO)}")
+
+
+def job_rows(args) -> list[tuple[str, str]]:
+    """The tiny model's job: stages called directly, then the whole flow."""
     with tempfile.TemporaryDirectory(prefix="bench-portrait-") as tmp:
         tmp = Path(tmp)
         private_prefect_home("bench-portrait")
         photos = copy_samples(tmp / "photos")
         config = portrait_config(args, REPO / "data" / "styles")
         startup = start_server()
-        load_before = os.getloadavg()[0]
         t = time.perf_counter()
         run_stages(photos, tmp / "warm-up", warm_up_config(config))
         warm_s = time.perf_counter() - t
@@ -192,12 +244,8 @@ def main() -> None:
         job_s, summary, in_flow = run_job(photos, tmp / "flow", config)
 
     work = sum(stage_s.values())
-    rows = [("host", host_line()),
-            ("date", dt.datetime.now().isoformat(timespec="seconds")),
-            ("job", f"{info['photos']} photos, tiny model, {info['steps']} train steps at {args.resolution}², "
+    rows = [("job", f"{info['photos']} photos, tiny model, {info['steps']} train steps at {args.resolution}², "
                     f"{args.num_images} images x {args.gen_steps} steps, style {args.style}"),
-            ("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after   "
-                             f"(timings are wall clock: other processes on the machine inflate them)"),
             ("server start-up s", f"{startup:.1f}   (excluded below)"),
             ("warm-up pass s", f"{warm_s:.1f}   (same job at 64², 1 step: imports, model loads; excluded)"),
             ("stage (direct)", f"{'seconds':<10}{'share':<9}in the flow")]
@@ -214,9 +262,7 @@ def main() -> None:
         rows.append(("flow - its stages s", f"{job_s - sum(in_flow.values()):.2f}   "
                                             "(orchestration, outputs and report, within the flow run)"))
     rows.append(("images kept", f"{summary['images kept']}   (the tiny model draws no faces)"))
-    text = print_table("portrait job benchmark (tiny model, CPU)", rows)
-    path = save(text, f"portrait-cpu-{socket.gethostname()}.txt")
-    print(f"saved: {path.relative_to(REPO)}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -69,9 +69,14 @@ class Tagger(Protocol):
 @runtime_checkable
 class QualityScorer(Protocol):
     def score(
-        self, image: np.ndarray, landmarks68: np.ndarray, face_width: float, detection_score: float
+        self, image: np.ndarray, landmarks68: np.ndarray, face_width: float, detection_score: float,
+        *, bbox: np.ndarray | None = None,
     ) -> Quality:
-        """`face_width` is the face's width in pixels of the original photo."""
+        """`face_width` is the face's width in pixels of the original photo; `bbox` the face box in
+        `image` (models that score a face box, FLCM and FQA, need it)."""
+
+    def weakest(self, parts: dict[str, float]) -> str:
+        """The part to blame in a rejection reason."""
 
 
 @runtime_checkable
@@ -101,8 +106,11 @@ class Fuser(Protocol):
 @runtime_checkable
 class Ranker(Protocol):
     def score(
-        self, images: list[np.ndarray], template_embedding: np.ndarray, user_embeddings: np.ndarray
-    ) -> list[RankScore]: ...
+        self, images: list[np.ndarray], template_embedding: np.ndarray, user_embeddings: np.ndarray,
+        *, template_image: np.ndarray | None = None, user_images: Sequence[np.ndarray] = (),
+    ) -> list[RankScore]:
+        """Embeddings come from the embed stage; a ranker with its own face model (RTS) embeds
+        `template_image` and `user_images` (the curated crops) itself instead."""
 
 
 @runtime_checkable

@@ -77,8 +77,10 @@ class MeasuredQuality:
         self.weights = _check_weights(weights)
 
     def score(
-        self, image: np.ndarray, landmarks68: np.ndarray, face_width: float, detection_score: float
+        self, image: np.ndarray, landmarks68: np.ndarray, face_width: float, detection_score: float,
+        *, bbox: np.ndarray | None = None,
     ) -> Quality:
+        """`bbox` is accepted for the protocol's sake: the landmarks already locate the face."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be HxWx3 uint8, got {image.shape} {image.dtype}")
         lm = np.asarray(landmarks68, dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,8 +32,9 @@ class EmbeddingRanker:
         self.min_face_px = float(min_face_px)
         self.template_weight = float(template_weight)
 
-    def score(self, images: list[np.ndarray], template_embedding: np.ndarray,
-              user_embeddings: np.ndarray) -> list[RankScore]:
+    def score(self, images: list[np.ndarray], template_embedding: np.ndarray, user_embeddings: np.ndarray,
+              *, template_image: np.ndarray | None = None, user_images: Sequence[np.ndarray] = ()) -> list[RankScore]:
+        """`template_image`/`user_images` (the curated crops) are for rankers with their own embedding; unused here."""
         template = np.asarray(template_embedding, np.float64).reshape(-1)
         users = np.asarray(user_embeddings, np.float64)
         # Mean of the user's embeddings: one identity centre, robust to one odd photo.
@@ -40,20 +42,33 @@ class EmbeddingRanker:
         return [self._score_one(image, template, user_centre) for image in images]
 
     def _score_one(self, image: np.ndarray, template: np.ndarray, user_centre: np.ndarray | None) -> RankScore:
-        faces = self.detector.detect(image)
-        if not faces:
-            return RankScore(score=math.nan, faces=0, reason="no face detected")
-        if len(faces) > 1:
-            return RankScore(score=math.nan, faces=len(faces), reason=f"{len(faces)} faces detected")
-        face = faces[0]
-        if face.width < self.min_face_px:
-            return RankScore(score=math.nan, faces=1, reason=f"face too small: {face.width:.0f} px")
+        face, dropped = usable_face(self.detector, image, self.min_face_px)
+        if dropped is not None:
+            return dropped
         embedding = self.embedder.embed(image, face.bbox)
-        score = cosine_similarity(embedding, template)
-        if user_centre is not None:
-            user_score = cosine_similarity(embedding, user_centre)
-            score = self.template_weight * score + (1 - self.template_weight) * user_score
-        return RankScore(score=float(score), faces=1, reason="")
+        return RankScore(score=identity_score(embedding, template, user_centre, self.template_weight), faces=1,
+                         reason="")
+
+
+def usable_face(detector: Detector, image: np.ndarray, min_face_px: float) -> tuple[Face | None, RankScore | None]:
+    """FaceChain's rule for a generated image: exactly one face, large enough; else why it is dropped."""
+    faces = detector.detect(image)
+    if not faces:
+        return None, RankScore(score=math.nan, faces=0, reason="no face detected")
+    if len(faces) > 1:
+        return None, RankScore(score=math.nan, faces=len(faces), reason=f"{len(faces)} faces detected")
+    if faces[0].width < min_face_px:
+        return None, RankScore(score=math.nan, faces=1, reason=f"face too small: {faces[0].width:.0f} px")
+    return faces[0], None
+
+
+def identity_score(embedding: np.ndarray, template: np.ndarray, user_centre: np.ndarray | None,
+                   template_weight: float) -> float:
+    """Cosine to the template, blended with cosine to the user's centre when there is one."""
+    score = cosine_similarity(embedding, template)
+    if user_centre is not None:
+        score = template_weight * score + (1 - template_weight) * cosine_similarity(embedding, user_centre)
+    return float(score)
 
 
 class ReplacedFaceRanking:
@@ -87,11 +102,10 @@ class ReplacedFaceRanking:
 
     def _similarity(self, embedding: np.ndarray, target: FaceTarget) -> float:
         person = np.asarray(target.person, np.float64)
-        score = cosine_similarity(embedding, person.reshape(-1, person.shape[-1]).mean(axis=0))
-        if target.template_embedding is not None:
-            weight = self.ranker.template_weight
-            score = weight * cosine_similarity(embedding, target.template_embedding) + (1 - weight) * score
-        return float(score)
+        centre = person.reshape(-1, person.shape[-1]).mean(axis=0)
+        if target.template_embedding is None:
+            return float(cosine_similarity(embedding, centre))
+        return identity_score(embedding, target.template_embedding, centre, self.ranker.template_weight)
 
 
 def _at_place(faces: list[Face], bbox: np.ndarray, min_overlap: float) -> Face | None:

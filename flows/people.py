@@ -59,7 +59,7 @@ def is_job_folder(sources: list[str]) -> bool:
 
 def check_person_sources(persons: dict[int, list[str]], mode: str, base_spec: str) -> None:
     """Before any work: every photo path exists, every reused job has what it takes."""
-    for face, sources in persons.items():
+    for face, sources in persons.items():  # [] stands for the job's photos, which curation reads as photos
         if is_job_folder(sources):
             reusable_files(Path(sources[0]), mode, base_spec)
             continue
@@ -103,12 +103,16 @@ def _inside(folder: Path, relative: str) -> Path:
 
 
 def gather_people(job, photos: list[str], config, runner, reuse_batches: bool, forced) -> dict[int | None, Person]:
-    """{None: the person} (style, pose) or {face: its person} (template), curated or reused."""
+    """{None: the person} (style, pose) or {face: its person} (template; a face given [] gets
+    `photos`), curated or reused."""
     if config.kind != TEMPLATE:
         return {None: _curated(job, photos, config, runner, "curation", reuse_batches, forced, "")}
     people: dict[int | None, Person] = {}
     seen: dict[tuple[str, ...], Person] = {}
-    for face, sources in sorted(config.persons.items()):
+    for face, given in sorted(config.persons.items()):
+        sources = given or photos
+        if not sources:
+            raise NoUsablePhotos(f"face {face}: no photos given")
         if tuple(sources) not in seen:
             seen[tuple(sources)] = (_reused(job, Path(sources[0]), config) if is_job_folder(sources) else
                                     _curated(job, sources, config, runner, f"curation-face{face}", reuse_batches,

@@ -15,6 +15,7 @@ from tasks.config import (BaseModelConfig, ControlNetConfig, FuseConfig, Generat
                           TrainFreeConfig)
 from tasks.gpu import GpuConfig
 
+SD15 = "sd15"  # the family the template and pose modes' ControlNets are made for
 MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
 # The shipped style library, wherever the command is run from.
 DEFAULT_STYLES_DIR = str(Path(__file__).resolve().parents[1] / "data" / "styles")
@@ -31,7 +32,8 @@ class PortraitConfig(BaseModel):
                                  "photo; pose: in the pose of a reference photo")
     template: TemplateConfig | None = Field(None, description="template jobs: the photo and its face detector")
     persons: dict[int, list[str]] = Field(default_factory=dict, description="template jobs: face number -> "
-                                          "photos (files or folders) or one earlier job folder")
+                                          "photos (files or folders) or one earlier job folder; [] = the "
+                                          "photos the job is given")
     pose_map: PoseMapConfig | None = Field(None, description="pose jobs: the pose photo (or ready map)")
     template_crop: TemplateCropConfig = TemplateCropConfig()
     controlnets: ControlNetConfig = ControlNetConfig()
@@ -82,9 +84,8 @@ class PortraitConfig(BaseModel):
                              "and only a template job takes persons")
         if (self.kind == POSE) != (self.pose_map is not None and bool(self.pose_map.image)):
             raise ValueError("a pose job needs a pose photo or map (--pose / --pose-map), and only a pose job takes one")
-        for face, sources in self.persons.items():
-            if face < 1 or not sources:
-                raise ValueError(f"persons: face numbers start at 1 and each needs photos or a job, got {face}: {sources}")
+        if any(face < 1 for face in self.persons):
+            raise ValueError(f"persons: face numbers start at 1, got {sorted(self.persons)}")
         return self
 
     @model_validator(mode="after")
@@ -167,12 +168,17 @@ def check_job_inputs(config: PortraitConfig):
 
 def check_mode_inputs(config: PortraitConfig) -> None:
     """The template or pose photo (size, bomb, not an image), the persons, the ControlNets."""
+    from components.diffusion.base_model import model_family
     from components.diffusion.controlnet import check_controlnet
     from flows.people import check_person_sources
     from tasks.inputs import read_input_photo
 
     if config.kind == STYLE:
         return
+    family = model_family(config.base.spec, allow_pickle=config.base.trust_pickle)
+    if family.name != SD15:
+        raise ValueError(f"the template and pose modes use SD 1.5 ControlNets; base model {config.base.spec!r} is "
+                         f"{family.label}: use an SD 1.5 base model (or tiny) for them")
     if config.template is not None:
         read_input_photo(config.template.image, "template", config.template, config.template.decode_max_side)
         check_person_sources(config.persons, config.mode, config.base.spec)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Real portraits need SD 1.5; `tiny` (a random test model) only when asked for by name.
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-TEST_MODELS = frozenset({"tiny"})
+TEST_MODELS = frozenset({"tiny", "tiny-sdxl"})  # = components.diffusion.base_model.TEST_MODELS
 ADAPTER_FILE = "adapter.safetensors"
 
 
@@ -185,6 +185,26 @@ class TrainFreeConfig(StageConfig):
 
     def content_files(self) -> list[str]:
         return [self.adapter_file()]
+
+
+class FastConfig(StageConfig):
+    """Fast sampling: an LCM / TCD / Hyper-SD / Lightning LoRA (components.diffusion.fast.load_fast_lora)."""
+
+    backend: Literal["lora"] = "lora"
+    spec: str = Field(min_length=1, description="the LoRA: a .safetensors file, a folder, or a cached hub id")
+    kind: Literal["lcm", "tcd", "hyper", "lightning"] | None = Field(None, description="None = from the name")
+    steps: int | None = Field(None, ge=1, le=50, description="None = the kind's (or the name's) step count")
+    guidance: float | None = Field(None, ge=0, le=30, description="None = the kind's (1 = no CFG)")
+    weight: float = Field(1.0, gt=0, le=2)
+
+
+class MemoryConfig(StageConfig):
+    """GPU memory options of the generation pipeline (components.diffusion.memory.MemoryOptions)."""
+
+    backend: Literal["diffusers"] = "diffusers"
+    vae_tiling: bool = Field(False, description="encode/decode large images tile by tile")
+    vae_slicing: bool = Field(False, description="decode a batch one image at a time")
+    cpu_offload: Literal["none", "model", "sequential"] = Field("none", description="models visit the GPU in turn")
 
 
 class TemplateConfig(StageConfig):

@@ -9,7 +9,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import components  # noqa: F401  first: installs the torchvision import guard (components/seed/torchvision_cpu.py)
+
 FACES_DIR = Path(os.environ.get("FACES_DIR", Path(__file__).resolve().parents[1] / "data" / "samples"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread while a module's tests run (restored after it, so the rest of a
+    whole-suite session keeps its setting): on the shared 2-core box two OpenMP threads
+    competing with other processes made the tiny model ~40x slower (measured 0.55 vs 24 steps/s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

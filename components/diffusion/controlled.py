@@ -46,7 +46,7 @@ class LoraIdentity:
         self.face_lora, self.style_lora, self.device = face_lora, style_lora, device
 
     def generate(self, pipeline, request: GenerationRequest, **call_kwargs) -> list[np.ndarray]:
-        return PeftGenerator(pipeline, self.device, call_kwargs).generate(request, self.face_lora, self.style_lora)
+        return PeftGenerator(pipeline, self.device, call_kwargs=call_kwargs).generate(request, self.face_lora, self.style_lora)
 
 
 class AdapterIdentity:
@@ -61,7 +61,7 @@ class AdapterIdentity:
     def generate(self, pipeline, request: GenerationRequest, **call_kwargs) -> list[np.ndarray]:
         request = dataclasses.replace(request, guidance=1.0 + self.face_guidance, face_weight=0.0)
         with self.face_conditioning(guided=self.face_guidance > 0):
-            return PeftGenerator(pipeline, self.device, call_kwargs).generate(request, None, self.style_lora)
+            return PeftGenerator(pipeline, self.device, call_kwargs=call_kwargs).generate(request, None, self.style_lora)
 
     @contextlib.contextmanager
     def face_conditioning(self, guided: bool):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.diffusion.base_model import (PICKLE_SUFFIXES, BaseModelNotFound, _looks_like_path, find_cached_model,
-                                             refuse_pickle)
+from components.diffusion.base_model import (PICKLE_SUFFIXES, BaseModelNotFound, _refuse_untrusted_pickle,
+                                             find_cached_model, looks_like_path)
 
 TINY = "tiny"
 DEFAULT_OPENPOSE = "lllyasviel/control_v11p_sd15_openpose"
@@ -75,7 +75,7 @@ def check_controlnet(spec: str, *, allow_pickle: bool = False) -> None:
     if spec == TINY:
         return
     path = Path(spec).expanduser()
-    refuse_pickle(path, spec, "ControlNet", allow_pickle)
+    _refuse_untrusted_pickle(spec, allow_pickle)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ValueError(f"{spec!r} is not a diffusers ControlNet folder (no config.json)")
@@ -84,7 +84,7 @@ def check_controlnet(spec: str, *, allow_pickle: bool = False) -> None:
         if path.suffix.lower() not in (".safetensors", *PICKLE_SUFFIXES):
             raise ValueError(f"{spec!r} is a file but not a .safetensors (or trusted pickle) ControlNet")
         return
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise ControlNetNotFound(f"ControlNet {spec!r}: no such file or folder")
     _cached(spec)
 

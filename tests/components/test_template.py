@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from components.landmarks import Dlib68Landmarker
 from components.template import (FaceNumberError, below_eye_line, canny_outside, choose_face, crop_square,
@@ -14,13 +12,11 @@ from components.template import (FaceNumberError, below_eye_line, canny_outside,
                                  square_around)
 from components.fusion import face_mask
 
-GROUP = Path(__file__).resolve().parents[1] / "data" / "group.jpg"
 
 
 @pytest.fixture(scope="module")
-def group() -> np.ndarray:
-    with Image.open(GROUP) as im:
-        return np.asarray(im.convert("RGB")).copy()
+def group(load_rgb) -> np.ndarray:
+    return load_rgb("bald_guys.jpg", 1024)  # 23 faces detectable at this size
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from components.diffusion.controlled import LoraIdentity, generate_in_pose, inpa
 from components.diffusion.controlnet import (DEFAULT_CANNY, DEFAULT_OPENPOSE, ControlNetNotFound, check_controlnet,
                                              load_controlnet)
 from components.diffusion.generate import PeftGenerator
-from tests.adapters.conftest import one_torch_thread  # noqa: F401 - autouse: one torch thread here too
 from tests.diffusion.conftest import request
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SIZE = 64
 

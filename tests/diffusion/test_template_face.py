@@ -16,18 +16,17 @@ from components.template import mask_in_template, ordered_faces, paste_back
 from components.template_crop import prepare_face
 from components.template_face import InpaintSettings, replace_face
 from components.types import Rejected
-from tests.adapters.conftest import one_torch_thread  # noqa: F401 - autouse: one torch thread here too
 from tests.diffusion.conftest import request
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SIZE = 128
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
-GROUP = Path(__file__).resolve().parents[1] / "data" / "group.jpg"
 
 
 @pytest.fixture(scope="module")
-def group():
-    with Image.open(GROUP) as im:
-        return np.asarray(im.convert("RGB")).copy()
+def group(load_rgb):
+    return load_rgb("bald_guys.jpg", 1024)  # 23 faces detectable at this size
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from tests.flows.modes_helpers import SAMPLES, group_photo, load_photo, replay, 
 from tests.flows.test_portrait_flow import tiny_config
 from tests.imagetools import png_bomb
 
-pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("prefect_server", "one_torch_thread"), pytest.mark.slow]
 SIZE = 128  # template crops, pose maps and generation
 SMALL = dict(template_crop=TemplateCropConfig(size=SIZE))
 

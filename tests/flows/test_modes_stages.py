@@ -27,6 +27,8 @@ from tasks.storage import read_parquet, write_parquet
 from tasks.template_rows import prepared_faces, template_image
 from tests.flows.modes_helpers import SAMPLES, group_photo, load_photo, replay, untrained_adapter
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_person_arguments():
     assert parse_persons(["1=photos/a", "3=jobs/b"]) == {1: ["photos/a"], 3: ["jobs/b"]}

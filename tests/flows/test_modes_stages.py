@@ -105,6 +105,27 @@ def test_pose_map_from_a_photo_a_ready_map_and_no_person(tmp_path):
                       load=LoadConfig())
 
 
+def test_missing_controlnet_or_an_sdxl_base_is_refused_before_any_work(tmp_path):
+    from components.diffusion.controlnet import ControlNetNotFound
+    from flows.portrait_config import check_mode_inputs
+
+    pose = PoseMapConfig(image=str(SAMPLES / "biden.jpg"))
+    sdxl = PortraitConfig(user="u", style="studio_headshot", base=BaseModelConfig(spec="tiny-sdxl"), kind="pose",
+                          pose_map=pose)
+    with pytest.raises(ValueError, match="SD 1.5 ControlNets; base model 'tiny-sdxl' is SDXL"):
+        check_mode_inputs(sdxl)
+    sd15 = tmp_path / "sd15"  # an SD 1.5 folder as far as its family goes (no weights are read)
+    sd15.mkdir()
+    (sd15 / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    config = PortraitConfig(user="u", style="studio_headshot", base=BaseModelConfig(spec=str(sd15)), kind="pose",
+                            pose_map=pose)
+    with pytest.raises(ControlNetNotFound, match="(?s)lllyasviel/control_v11p_sd15_openpose.*huggingface-cli download"):
+        check_mode_inputs(config)
+    with pytest.raises(ValueError, match="tiny test ControlNets"):
+        PortraitConfig(user="u", style="studio_headshot", base=BaseModelConfig(spec=str(sd15)), kind="pose",
+                       pose_map=pose, controlnets={"openpose": "tiny", "canny": "tiny"})
+
+
 def person_part(root: Path, name: str, photo: str, embedder, detector) -> Artefact:
     """A curated part of one real photo (curation is tested elsewhere)."""
     image = load_photo(photo, 400)

@@ -12,8 +12,10 @@ import importlib
 from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
-    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter"},
-    "detect": {"dlib-hog": "components.detection:DlibHogDetector"},
+    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
+               "yunet-vote": "components.verified_faces:YuNetVoteOrienter"},
+    "detect": {"dlib-hog": "components.detection:DlibHogDetector",
+               "yunet": "components.verified_faces:YuNetDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},

@@ -33,14 +33,14 @@ class LoadConfig(StageConfig):
 
 
 class OrientConfig(StageConfig):
-    backend: str = "detector-vote"
+    backend: Literal["detector-vote"] = "detector-vote"
     max_side: int = Field(640, ge=128)
     confident_score: float = 0.8
     min_score: float = 0.3
 
 
 class DetectConfig(StageConfig):
-    backend: str = "dlib-hog"
+    backend: Literal["dlib-hog"] = "dlib-hog"
     score_threshold: float = Field(0.3, description="HOG score below which a detection is ignored")
     max_side: int = Field(1024, ge=128)
     upsample: int = Field(0, ge=0, le=2)

@@ -109,3 +109,16 @@ def test_embeddings_from_fast_detections_separate_people(fast_detector, embedder
         image = load_rgb(name)
         vectors.append(embedder.embed(image, fast_detector.detect(image)[0].bbox))
     assert cluster_identities(np.asarray(vectors)) == [0, 1, 0, 0, 0]
+
+
+def test_upright_faces_detects_once_with_the_vote_and_after_any_other_orienter(fast_orienter, fast_detector,
+                                                                               detector, load_rgb):
+    from components.orientation import DetectorVoteOrienter
+    from components.upright import upright_faces
+
+    turned = rotate(load_rgb("biden.jpg"), 90)
+    by_vote = upright_faces(fast_orienter, fast_detector, turned)
+    by_hog = upright_faces(DetectorVoteOrienter(), detector, turned)
+    assert by_vote.orientation.rotation == by_hog.orientation.rotation == 270
+    width = by_hog.faces[0].width
+    assert np.abs(by_vote.faces[0].landmarks - by_hog.faces[0].landmarks).max() < 0.03 * width

@@ -16,12 +16,19 @@ from PIL import Image
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
+# The sample photos with one face each, and the one without (a throughput figure of its own).
+FACE_SAMPLES = ("biden.jpg", "obama.jpg", "obama2.jpg")
+NO_FACE_SAMPLES = ("dogs.jpg",)
+
+
 def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Path = SAMPLES,
-                  seed_offset: int = 0) -> list[Path]:
-    """`count` distinct files (distinct sha256) made from the sample photos at ~`megapixels`."""
+                  seed_offset: int = 0, names: tuple[str, ...] | None = None) -> list[Path]:
+    """`count` distinct files (distinct sha256) made from the sample photos (or those `names`) at ~`megapixels`."""
     folder.mkdir(parents=True, exist_ok=True)
     bases = []
     for path in sorted(source.glob("*.jpg")):
+        if names is not None and path.name not in names:
+            continue
         with Image.open(path) as im:
             im = im.convert("RGB")
             scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5

@@ -59,10 +59,14 @@ class YuNetProposer:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
         self.max_side = int(max_side)
         self.max_faces = int(max_faces)
-        # OpenCV 5's DNN engine logs a warning per model about targets it ignores.
+        # OpenCV 5's DNN engine warns, once per model, about compute targets it ignores: quiet only that.
+        level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        self._net = cv2.FaceDetectorYN.create(yunet_model_file(), "", (self.max_side, self.max_side),
-                                              float(score_threshold), float(nms_threshold), 5000)
+        try:
+            self._net = cv2.FaceDetectorYN.create(yunet_model_file(), "", (self.max_side, self.max_side),
+                                                  float(score_threshold), float(nms_threshold), 5000)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
 
     def propose(self, image: np.ndarray) -> list[Proposal]:
         small, scale = downscale(image, self.max_side)

@@ -2,9 +2,10 @@
 
 Today every curation stage decodes what it needs from its input record: the
 source photo in orient, detect, align and crop (4 decodes of a <= 2048 px
-JPEG), the crop's PNG in segment, retouch, tag, quality and embed. When one
-task runs several stages on a batch (see the plan in README, "Curation
-throughput"), the stage functions take a `BatchImages` instead of decoding:
+JPEG), the crop's PNG in segment, retouch, tag, quality and embed (bench/handoff.py:
+~53 core-ms per photo of repeated decodes, against ~8 of Parquet reads). When
+one task runs several stages on a batch, the stage functions take a
+`BatchImages` instead of decoding:
 the first stage that needs an image decodes it, the others reuse it. Each
 stage still writes its own Parquet artefact with the same bytes as before, so
 re-running a single stage from its input artefact gives the same result.

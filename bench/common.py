@@ -97,3 +97,39 @@ def start_server() -> float:
     share_temporary_server()
     warm_up()
     return time.perf_counter() - t
+
+
+def host_line() -> str:
+    """The machine and the versions that set the figures (torch's version read without importing it)."""
+    import platform
+    import socket
+    from importlib.metadata import version
+
+    return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {version('torch')}, "
+            f"Python {platform.python_version()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+
+
+def ingested(photos: Path, out: Path, config) -> list:
+    """The batches of `photos` as the flow ingests them into `out`, as artefacts."""
+    from flows.execute import Artefact
+    from tasks.ingest import ingest
+    from tasks.workspace import input_key
+
+    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    return [Artefact(key=input_key(b), path=b) for b in batches]
+
+
+def stage_runner(out: Path, config):
+    """run(stage, batch) -> artefact: one curation stage on one batch as the flow runs it, without Prefect."""
+    from flows.config import curation_values
+    from flows.execute import Plan
+    from tasks.curation import run_batch
+
+    plan = Plan(out, curation_values(config))
+
+    def run(stage, batch):
+        artefact = plan.artefact(stage, {"batch": batch})
+        run_batch(stage.name, str(out), batch.path, artefact.path, getattr(config, stage.name), config.load)
+        return artefact
+
+    return run

@@ -2,8 +2,8 @@
 
     python bench/curate.py [--photos 120] [--workers 2] [--batch-size 16] [--backends before,after] [--no-dask]
 
-For each backend set ("before": the HOG vote and HOG detection; "after": the
-defaults, YuNet proposals checked by HOG), on the same unique ~1 MP photos
+For each backend set ("before": the HOG vote and HOG detection; "after":
+YuNet proposals checked by HOG), on the same unique ~1 MP photos
 with one face each:
 - both paths warmed first (models loaded, the flow run once), then timed in
   the order direct, flow, flow, direct, so that neither gains from going
@@ -41,9 +41,11 @@ apply_defaults()
 from bench.common import (  # noqa: E402
     FACE_SAMPLES,
     NO_FACE_SAMPLES,
+    ingested,
     print_table,
     private_prefect_home,
     save,
+    stage_runner,
     start_server,
     unique_photos,
 )
@@ -52,11 +54,11 @@ private_prefect_home("bench-curate")  # before Prefect is imported: its home is 
 
 from flows.config import CurationConfig  # noqa: E402
 from flows.settings import no_heartbeat_on_a_temporary_server  # noqa: E402
-from tasks.config import DetectConfig, OrientConfig  # noqa: E402
-from tasks.curation import STAGES, run_stage  # noqa: E402
-from tasks.ingest import ingest  # noqa: E402
+from tasks.catalog import CURATION_STAGES  # noqa: E402
+from tasks.config import DetectConfig, OrientConfig, YuNetDetectConfig, YuNetOrientConfig  # noqa: E402
 
-BACKEND_SETS = {"before": {"orient": OrientConfig(), "detect": DetectConfig()}, "after": {}}
+BACKEND_SETS = {"before": {"orient": OrientConfig(), "detect": DetectConfig()},
+                "after": {"orient": YuNetOrientConfig(), "detect": YuNetDetectConfig()}}
 
 
 def run_direct(photos: Path, out: Path, config: CurationConfig) -> tuple[float, dict[str, float]]:
@@ -64,22 +66,22 @@ def run_direct(photos: Path, out: Path, config: CurationConfig) -> tuple[float, 
     started = time.perf_counter()
     per_stage = {}
     cpu = time.process_time()
-    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    batches = ingested(photos, out, config)
     per_stage["ingest (read+hash)"] = time.process_time() - cpu
+    run = stage_runner(out, config)
     with ThreadPoolExecutor(config.workers) as pool:
-        for stage in STAGES:
+        for stage in CURATION_STAGES:
             cpu = time.process_time()
-            batches = list(pool.map(lambda b: run_stage(stage, b, str(out), getattr(config, stage), config.load),
-                                    batches))
-            per_stage[stage] = time.process_time() - cpu
+            batches = list(pool.map(lambda b: run(stage, b), batches))
+            per_stage[stage.name] = time.process_time() - cpu
     return time.perf_counter() - started, per_stage
 
 
 def run_flow(photos: Path, out: Path, config: CurationConfig) -> float:
-    from flows.curate import run_curation
+    from flows.curate import curate_flow
 
     t = time.perf_counter()
-    run_curation([str(photos)], str(out), config)
+    curate_flow(inputs=[str(photos)], out=str(out), config=config)
     return time.perf_counter() - t
 
 

@@ -30,10 +30,10 @@ def crops() -> list[np.ndarray]:
     from flows.settings import apply_defaults
 
     apply_defaults()
-    from flows.curate import run_curation
+    from flows.curate import curate_flow
 
     with tempfile.TemporaryDirectory() as out:
-        run_curation([str(SAMPLES)], out, CurationConfig(progress=False))
+        curate_flow(inputs=[str(SAMPLES)], out=out, config=CurationConfig(progress=False))
         data = pd.read_parquet(Path(out) / "faces")
         return [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in data.image.dropna()]
 

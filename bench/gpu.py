@@ -1,25 +1,29 @@
-"""GPU benchmark on the real Stable Diffusion 1.5 architecture with random weights (no download needed).
+"""GPU benchmark on the real Stable Diffusion 1.5 or SDXL architecture with random weights (no download needed).
 
-    python bench/gpu.py [--dtype fp16|bf16] [--compile] [--train-steps 30] [--job-photos 2]
-    python bench/gpu.py --dry-run-cpu        # the same code paths on a scaled-down model, on the CPU
+    python bench/gpu.py [--arch sd15|sdxl] [--dtype fp16|bf16] [--compile] [--train-steps 30] [--job-photos 2]
+    python bench/gpu.py [--arch sdxl] --dry-run-cpu   # the same code paths on a scaled-down model, on the CPU
 
-Builds UNet, VAE and CLIP text encoder from SD 1.5's published configs
-(bench/sd15_configs.py) in half precision on CUDA (SDPA attention, diffusers'
-default with torch 2), then measures:
+Builds the UNet, VAE and CLIP text encoder(s) from the published configs
+(bench/sd15_configs.py, bench/sdxl_configs.py) in half precision on CUDA (SDPA
+attention, diffusers' default with torch 2), then measures, at the family's
+resolution (512² SD 1.5, 1024² SDXL):
 
-- LoRA training steps/s at 512² with components.diffusion.lora.LoraTrainer
+- LoRA training steps/s with components.diffusion.lora.LoraTrainer
   (UNet in half precision, LoRA parameters in fp32), gradient checkpointing off and on;
-- seconds per 512² image at 30 steps, batch 1 and batch 4, with a face LoRA loaded
+- seconds per image at 30 steps, batch 1 and batch 4, with a face LoRA loaded
   (the one just trained) at the style's weight and sampler, classifier-free guidance on;
+- seconds per image with fast sampling: a random LoRA under an LCM-LoRA name
+  (components.diffusion.fast: LCMScheduler, 4 steps, no classifier-free guidance) beside the face LoRA;
 - a whole portrait job through flows.portrait.portrait_flow: the random-weight pipeline
   is saved with save_pretrained(safe_serialization=True) and passed as --base-model PATH;
   the job curates the sample photos, trains min(200 x photos, 800) steps, generates
   10 portraits, fuses and ranks them;
 - peak GPU memory (torch.cuda.max_memory_allocated) of each phase.
 
-Targets on one H100: whole job <= 60 s, 512² image <= 1.0 s, peak <= 10 GB. Without
-CUDA it prints "no CUDA device: GPU benchmark skipped" and exits 0. The table is saved
-to bench/results/gpu-<device>-<date>.txt (not in a dry run).
+Targets on one H100: SD 1.5 whole job <= 60 s, 512² image <= 1.0 s, peak <= 10 GB;
+SDXL 1024² image <= 2 s at 30 steps and <= 0.5 s with fast sampling. Without CUDA it
+prints "no CUDA device: GPU benchmark skipped" and exits 0. The table is saved to
+bench/results/gpu-[sdxl-]<device>-<date>.txt (not in a dry run).
 """
 
 from __future__ import annotations
@@ -44,49 +48,81 @@ from flows.settings import apply_defaults  # noqa: E402
 apply_defaults()
 
 from bench.common import SAMPLES, print_table  # noqa: E402
-from bench.sd15_configs import configs  # noqa: E402
 
 SKIPPED = "no CUDA device: GPU benchmark skipped"
-TARGET_JOB_S, TARGET_IMAGE_S, TARGET_PEAK_GB = 60.0, 1.0, 10.0
 PHOTOS = ("obama.jpg", "obama2.jpg")
 GB = 1024**3
+FAST_STEPS = 4  # the LCM-LoRA's default (components.diffusion.fast)
+
+
+class Arch:
+    """What the benchmark does differently per architecture; None: no target for that figure."""
+
+    def __init__(self, name, label, configs_module, resolution, target_image_s, target_fast_s, target_job_s,
+                 target_peak_gb):
+        self.name, self.label, self.configs_module, self.resolution = name, label, configs_module, resolution
+        self.target_image_s, self.target_fast_s = target_image_s, target_fast_s
+        self.target_job_s, self.target_peak_gb = target_job_s, target_peak_gb
+
+    def configs(self, small: bool) -> dict:
+        import importlib
+
+        return importlib.import_module(self.configs_module).configs(small=small)
+
+
+ARCHS = {
+    "sd15": Arch("sd15", "SD 1.5", "bench.sd15_configs", 512, 1.0, None, 60.0, 10.0),
+    "sdxl": Arch("sdxl", "SDXL", "bench.sdxl_configs", 1024, 2.0, 0.5, None, None),
+}
 
 
 # -- the model ---------------------------------------------------------------------------------------------
 
 
-def build_pipeline(small: bool, device: str, dtype, seed: int = 0):
-    """SD 1.5 (or its scaled-down copy) with random weights, built on `device`, in `dtype`."""
+def build_pipeline(small: bool, device: str, dtype, seed: int = 0, arch: str = "sd15"):
+    """SD 1.5 or SDXL (or its scaled-down copy) with random weights, built on `device`, in `dtype`."""
+    import diffusers
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    cfg = configs(small=small)
+    from components.diffusion.family import family_named
     from components.diffusion.tiny import byte_level_tokenizer
 
+    cfg = ARCHS[arch].configs(small)
     tokenizer = byte_level_tokenizer()
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
+    models = {}
     with torch.device(device):  # initialise on the device: seconds instead of a minute for 1 B parameters
-        unet = UNet2DConditionModel(**cfg["unet"])
-        vae = AutoencoderKL(**cfg["vae"])
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            **cfg["text_encoder"], bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id))
-    for model in (unet, vae, text_encoder):
+        models["unet"] = UNet2DConditionModel(**cfg["unet"])
+        models["vae"] = diffusers.AutoencoderKL(**cfg["vae"])
+        models["text_encoder"] = CLIPTextModel(CLIPTextConfig(**cfg["text_encoder"], **ids))
+        if "text_encoder_2" in cfg:  # SDXL's second encoder, with projection (its pooled output)
+            models["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig(**cfg["text_encoder_2"], **ids))
+    for model in models.values():
         if dtype != torch.float32:
             model.to(dtype=dtype)
         model.eval()
         model.requires_grad_(False)
-    pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                       scheduler=PNDMScheduler.from_config(cfg["scheduler"]), safety_checker=None,
-                                       feature_extractor=None, requires_safety_checker=False)
+    if arch == "sdxl":
+        scheduler = diffusers.EulerDiscreteScheduler.from_config(cfg["scheduler"])
+        pipeline = diffusers.StableDiffusionXLPipeline(tokenizer=tokenizer, tokenizer_2=byte_level_tokenizer(),
+                                                       scheduler=scheduler, add_watermarker=False, **models)
+    else:
+        pipeline = diffusers.StableDiffusionPipeline(tokenizer=tokenizer,
+                                                     scheduler=diffusers.PNDMScheduler.from_config(cfg["scheduler"]),
+                                                     safety_checker=None, feature_extractor=None,
+                                                     requires_safety_checker=False, **models)
+    assert family_named(arch).pipeline_class_name == type(pipeline).__name__
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
 
 def parameter_counts(pipeline) -> str:
-    counts = {name: sum(p.numel() for p in getattr(pipeline, name).parameters()) / 1e6
-              for name in ("unet", "vae", "text_encoder")}
+    names = [n for n in ("unet", "vae", "text_encoder", "text_encoder_2") if getattr(pipeline, n, None) is not None]
+    counts = {name: sum(p.numel() for p in getattr(pipeline, name).parameters()) / 1e6 for name in names}
     return ", ".join(f"{name} {m:.1f} M" for name, m in counts.items())
 
 
@@ -174,41 +210,59 @@ def time_training(pipeline, examples, *, steps: int, warmup: int, resolution: in
 
 
 def time_generation(pipeline, face_lora: dict, *, batch: int, steps: int, resolution: int, repeats: int,
-                    style, cuda: Cuda) -> dict:
-    """Seconds per image of the pipeline call (text encoding, denoising with CFG, VAE decode), face LoRA loaded."""
+                    style, cuda: Cuda, fast=None) -> dict:
+    """Seconds per image of the pipeline call (text encoding, denoising, VAE decode), face LoRA loaded;
+    with `fast` (a FastLora) its adapter, scheduler, steps and guidance too."""
     import torch
 
-    from components.diffusion.generate import FACE_ADAPTER, as_pipeline_lora
+    from components.diffusion.generate import FACE_ADAPTER, as_pipeline_lora, loras_loaded
     from components.diffusion.samplers import scheduler_for
     from components.diffusion.styles import build_prompt
+    from components.types import GenerationRequest
 
     prompt, negative = build_prompt(style, "a man")
+    request = GenerationRequest(prompt=prompt, negative_prompt=negative, seeds=list(range(batch)), steps=steps,
+                                guidance=style.guidance, width=resolution, height=resolution, sampler=style.sampler,
+                                face_weight=style.face_weight, style_weight=style.style_weight, batch_size=batch)
+    adapters = [(FACE_ADAPTER, as_pipeline_lora(face_lora), style.face_weight)]
+    if fast is not None:
+        request = fast.apply(request)
+        adapters.append(fast.adapter())
     original = pipeline.scheduler
-    pipeline.load_lora_weights(as_pipeline_lora(face_lora), adapter_name=FACE_ADAPTER)
-    pipeline.set_adapters([FACE_ADAPTER], adapter_weights=[style.face_weight])
-    pipeline.scheduler = scheduler_for(style.sampler, original.config)
 
     def once() -> float:
-        generators = [torch.Generator(device="cpu").manual_seed(i) for i in range(batch)]
+        generators = [torch.Generator(device="cpu").manual_seed(i) for i in request.seeds]
         cuda.sync()
         t = time.perf_counter()
         with torch.no_grad():
-            pipeline(prompt=prompt, negative_prompt=negative, num_inference_steps=steps,
-                     guidance_scale=style.guidance, width=resolution, height=resolution,
-                     num_images_per_prompt=batch, generator=generators, output_type="np")
+            pipeline(prompt=request.prompt, negative_prompt=request.negative_prompt,
+                     num_inference_steps=request.steps, guidance_scale=request.guidance, width=resolution,
+                     height=resolution, num_images_per_prompt=batch, generator=generators, output_type="np")
         cuda.sync()
         return time.perf_counter() - t
 
-    try:
-        cuda.free()
-        cuda.reset_peak()
-        first = once()  # warm-up: cuDNN/SDPA kernel choice, torch.compile if asked
-        times = [once() for _ in range(repeats)]
-    finally:
-        pipeline.scheduler = original
-        pipeline.delete_adapters([FACE_ADAPTER])
-        pipeline.unload_lora_weights()
+    with loras_loaded(pipeline, adapters):
+        pipeline.scheduler = scheduler_for(request.sampler, original.config)
+        try:
+            cuda.free()
+            cuda.reset_peak()
+            first = once()  # warm-up: cuDNN/SDPA kernel choice, torch.compile if asked
+            times = [once() for _ in range(repeats)]
+        finally:
+            pipeline.scheduler = original
     return {"s_per_image": statistics.median(times) / batch, "first_s": first, "peak_gb": cuda.peak_gb()}
+
+
+def fast_lora(pipeline, folder: Path):
+    """A random UNet LoRA saved under an LCM-LoRA name and loaded as components.diffusion.fast loads one."""
+    from safetensors.torch import save_file
+
+    from components.diffusion.fast import load_fast_lora
+    from components.diffusion.tiny import random_unet_lora
+
+    path = folder / "lcm-lora-random.safetensors"
+    save_file({f"unet.{k}": v for k, v in random_unet_lora(pipeline, seed=1).items()}, str(path))
+    return load_fast_lora(str(path))
 
 
 def job_photos(folder: Path, count: int) -> Path:
@@ -226,7 +280,7 @@ def job_photos(folder: Path, count: int) -> Path:
     return folder
 
 
-def time_job(model_dir: Path, tmp: Path, args, dry: bool, cuda: Cuda) -> dict:
+def time_job(model_dir: Path, tmp: Path, args, dry: bool, cuda: Cuda, resolution: int) -> dict:
     """The whole portrait job through portrait_flow, with the saved model as --base-model PATH."""
     from bench.common import private_prefect_home, start_server
     from bench.portrait import flow_task_seconds
@@ -240,10 +294,11 @@ def time_job(model_dir: Path, tmp: Path, args, dry: bool, cuda: Cuda) -> dict:
     photos = job_photos(tmp / "photos", args.job_photos)
     small = {"train": TrainConfig(resolution=64), "train_steps": 1,
              "generate": GenerateConfig(num_images=1, resolution=64, steps=2), "rank": RankConfig(keep=1)}
+    sized = {"train": TrainConfig(resolution=resolution), "generate": GenerateConfig(resolution=resolution)}
     config = PortraitConfig(
         user="gpu-bench", style=args.style, styles_dir=str(REPO / "data" / "styles"),
         curation=CurationConfig(single_identity=True, progress=False),
-        base=BaseModelConfig(spec=str(model_dir)), **(small if dry else {}))
+        base=BaseModelConfig(spec=str(model_dir)), **(small if dry else sized))
     startup = start_server()
     # The model as a long-running service would hold it: loaded once, before the job (same thread, so
     # the job's tasks find it in tasks.diffusion_models' cache).
@@ -269,8 +324,8 @@ def time_job(model_dir: Path, tmp: Path, args, dry: bool, cuda: Cuda) -> dict:
 
 
 def verdict(value: float | None, target: float) -> str:
-    """" (target <= T: ok)" / " (target <= T: MISSED)"; "" without a value (CPU dry run)."""
-    if value is None:
+    """" (target <= T: ok)" / " (target <= T: MISSED)"; "" without a value (CPU dry run) or target."""
+    if value is None or target is None:
         return ""
     return f" (target <= {target:g}: {'ok' if value <= target else 'MISSED'})"
 
@@ -285,6 +340,7 @@ def device_slug(name: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=list(ARCHS), default="sd15", help="SD 1.5 (512²) or SDXL (1024²)")
     parser.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default=None,
                         help="weights' precision (default: fp16 on CUDA, fp32 in a CPU dry run). The portrait "
                              "job loads its model through tasks.diffusion_models: fp16 on CUDA whatever this says")
@@ -312,7 +368,8 @@ def main() -> int:
     device = "cpu" if dry else "cuda"
     dtype_name = args.dtype or ("fp32" if dry else "fp16")
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype_name]
-    resolution, gen_steps = (64, 2) if dry else (512, 30)
+    arch = ARCHS[args.arch]
+    resolution, gen_steps = (64, 2) if dry else (arch.resolution, 30)
     train_steps, warmup, repeats = (1, 0, 1) if dry else (args.train_steps, args.warmup_steps, args.repeats)
     if not dry and train_steps <= warmup + 1:
         parser.error("--train-steps must exceed --warmup-steps + 1")
@@ -322,7 +379,7 @@ def main() -> int:
 
     style = load_style_library(str(REPO / "data" / "styles"))[args.style]
     if dry:
-        device_name = "CPU dry run (scaled-down SD 1.5 architecture)"
+        device_name = f"CPU dry run (scaled-down {arch.label} architecture)"
     else:
         props = torch.cuda.get_device_properties(0)
         device_name = f"{props.name}, {props.total_memory / GB:.0f} GB"
@@ -334,9 +391,9 @@ def main() -> int:
                           f"torch.compile {'on' if args.compile else 'off'}")]
 
     t = time.perf_counter()
-    pipeline = build_pipeline(small=dry, device=device, dtype=dtype)
+    pipeline = build_pipeline(small=dry, device=device, dtype=dtype, arch=arch.name)
     cuda.sync()
-    rows += [("model", f"{'scaled-down ' if dry else ''}SD 1.5, random weights: {parameter_counts(pipeline)}"),
+    rows += [("model", f"{'scaled-down ' if dry else ''}{arch.label}, random weights: {parameter_counts(pipeline)}"),
              ("  built in", f"{time.perf_counter() - t:.1f} s"),
              ("  attention", attention_processors(pipeline))]
     if args.compile:
@@ -373,22 +430,36 @@ def main() -> int:
             traceback.print_exc()
             rows.append((label, f"FAILED: {type(error).__name__}: {error}"))
             continue
-        target = verdict(None if dry else result["s_per_image"], TARGET_IMAGE_S)
+        target = verdict(None if dry else result["s_per_image"], arch.target_image_s)
         rows.append((label, f"{result['s_per_image']:.3f} s/image{target}"
                      f", peak {gb(result['peak_gb'])}, first call {result['first_s']:.1f} s"))
         peaks.append(result["peak_gb"])
 
+    label = f"image {resolution}², fast (LCM-LoRA, random), {FAST_STEPS} steps, batch 1"
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-gpu-fast-") as tmp:
+            fast = fast_lora(pipeline, Path(tmp))
+        result = time_generation(pipeline, trained["weights"], batch=1, steps=gen_steps, resolution=resolution,
+                                 repeats=repeats, style=style, cuda=cuda, fast=fast)
+        target = verdict(None if dry else result["s_per_image"], arch.target_fast_s)
+        rows.append((label, f"{result['s_per_image']:.3f} s/image{target}, guidance {fast.plan.guidance:g} "
+                            f"(no CFG), peak {gb(result['peak_gb'])}"))
+        peaks.append(result["peak_gb"])
+    except Exception as error:  # noqa: BLE001
+        traceback.print_exc()
+        rows.append((label, f"FAILED: {type(error).__name__}: {error}"))
+
     if not args.skip_job:
         with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
             tmp = Path(tmp)
-            model_dir = tmp / "sd15-random"
+            model_dir = tmp / f"{arch.name}-random"
             t = time.perf_counter()
             pipeline.save_pretrained(str(model_dir), safe_serialization=True)
             save_s = time.perf_counter() - t
             del pipeline
             cuda.free()
             try:
-                job = time_job(model_dir, tmp, args, dry, cuda)
+                job = time_job(model_dir, tmp, args, dry, cuda, resolution)
             except Exception as error:  # noqa: BLE001 - keep the measurements above
                 traceback.print_exc()
                 job = {"error": f"{type(error).__name__}: {error}"}
@@ -402,8 +473,8 @@ def main() -> int:
                                             + ("reloaded inside the job too)" if job["reloaded"]
                                                else "not counted below)")),
                  ("  server start-up", f"{job['startup_s']:.1f} s (not counted below)"),
-                 ("  whole job", f"{job['job_s']:.1f} s{verdict(None if dry else job['job_s'], TARGET_JOB_S)}"),
-                 ("  job peak memory", f"{gb(job['peak_gb'])}{verdict(job['peak_gb'], TARGET_PEAK_GB)}")]
+                 ("  whole job", f"{job['job_s']:.1f} s{verdict(None if dry else job['job_s'], arch.target_job_s)}"),
+                 ("  job peak memory", f"{gb(job['peak_gb'])}{verdict(job['peak_gb'], arch.target_peak_gb)}")]
         for name in ("curate", "train", "generate", "select", "fuse", "rank"):
             if name in job["stages"]:
                 rows.append((f"    {name}", f"{job['stages'][name]:.1f} s"))
@@ -411,15 +482,16 @@ def main() -> int:
         peaks.append(job["peak_gb"])
     peaks = [p for p in peaks if p is not None]
     if peaks:
-        rows.append(("peak memory (max of phases)", f"{max(peaks):.2f} GB{verdict(max(peaks), TARGET_PEAK_GB)}"))
+        rows.append(("peak memory (max of phases)", f"{max(peaks):.2f} GB{verdict(max(peaks), arch.target_peak_gb)}"))
 
-    text = print_table(f"GPU benchmark: SD 1.5 architecture{' (DRY RUN, CPU)' if dry else ''}", rows)
+    text = print_table(f"GPU benchmark: {arch.label} architecture{' (DRY RUN, CPU)' if dry else ''}", rows)
     if dry:
         print("dry run: not saved")
     else:
         from bench.common import save
 
-        name = f"gpu-{device_slug(torch.cuda.get_device_name(0))}-{dt.date.today().isoformat()}.txt"
+        prefix = "gpu" if arch.name == "sd15" else f"gpu-{arch.name}"
+        name = f"{prefix}-{device_slug(torch.cuda.get_device_name(0))}-{dt.date.today().isoformat()}.txt"
         print(f"saved: {save(text, name).relative_to(REPO)}")
     return 0
 

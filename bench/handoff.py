@@ -29,11 +29,11 @@ from flows.settings import apply_defaults  # noqa: E402
 
 apply_defaults()
 
-from bench.common import FACE_SAMPLES, print_table, save, unique_photos  # noqa: E402
+from bench.common import FACE_SAMPLES, ingested, print_table, save, stage_runner, unique_photos  # noqa: E402
 from flows.config import CurationConfig  # noqa: E402
-from tasks.curation import STAGES, run_stage  # noqa: E402
-from tasks.imaging import decode_png, decode_source, encode_png, oriented_source  # noqa: E402
-from tasks.ingest import ingest  # noqa: E402
+from tasks.catalog import CURATION_STAGES  # noqa: E402
+from tasks.imaging import decode_png, encode_png  # noqa: E402
+from tasks.sources import decode_source, oriented_source  # noqa: E402
 from tasks.records import from_table, to_table  # noqa: E402
 from tasks.storage import read_parquet, write_parquet  # noqa: E402
 
@@ -51,18 +51,18 @@ def cpu_ms(fn, repeat: int = 1) -> float:
 
 def curate_stage_by_stage(photos: Path, out: Path, config: CurationConfig) -> dict[str, list[str]]:
     """Each stage's input batches, as the flow hands them on."""
-    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    batches, run = ingested(photos, out, config), stage_runner(out, config)
     inputs = {}
-    for stage in STAGES:
-        inputs[stage] = batches
-        batches = [run_stage(stage, b, str(out), getattr(config, stage), config.load) for b in batches]
-    inputs["final"] = batches
+    for stage in CURATION_STAGES:
+        inputs[stage.name] = [b.path for b in batches]
+        batches = [run(stage, b) for b in batches]
+    inputs["final"] = [b.path for b in batches]
     return inputs
 
 
 def parquet_costs(out: Path, inputs: dict[str, list[str]], photos: int) -> list[tuple[str, float, float]]:
     rows = []
-    for stage in STAGES:
+    for stage in (s.name for s in CURATION_STAGES):
         read = sum(cpu_ms(lambda b=b: from_table(read_parquet(out / b))) for b in inputs[stage]) / photos
         tables = [to_table(from_table(read_parquet(out / b))) for b in inputs[stage]]
         with tempfile.TemporaryDirectory(dir=out) as tmp:

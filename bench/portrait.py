@@ -1,6 +1,8 @@
-"""Portrait job on the tiny test model (CPU): seconds per stage, then the whole job as a flow, in one run.
+"""Portrait job on the tiny test model (CPU): seconds per stage, then the whole job as a flow, in one run;
+then LoRA training steps/s and seconds per image of each test model family (tiny, tiny-sdxl).
 
     python bench/portrait.py [--train-steps 40] [--resolution 128] [--num-images 4] [--gen-steps 10]
+    python bench/portrait.py --skip-job      # only the per-family rows
 
 The two sample photos of one person (data/samples/obama*.jpg) are copied to a
 temporary folder. The stages are timed by calling the task functions of
@@ -12,6 +14,11 @@ kernels fall outside the timings; it and the temporary Prefect server's
 start-up are reported but excluded. Timings are wall clock: the load average
 is printed with them. The table goes to stdout and to
 bench/results/portrait-cpu-<hostname>.txt.
+
+The per-family rows call the components directly (bench/gpu.py's timing
+functions on the CPU): LoraTrainer steps/s after a warm-up step, PeftGenerator
+seconds per image with the trained face LoRA at the style's sampler, and with a
+random LoRA under an LCM-LoRA name (fast sampling: LCMScheduler, 4 steps, no CFG).
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -34,10 +40,11 @@ from flows.settings import apply_defaults  # noqa: E402
 
 apply_defaults()
 
-from bench.common import SAMPLES, print_table, private_prefect_home, save, start_server  # noqa: E402
+from bench.common import SAMPLES, host_line, print_table, private_prefect_home, save, start_server  # noqa: E402
 
 PHOTOS = ("obama.jpg", "obama2.jpg")
 STAGES = ("train", "generate", "select", "fuse", "rank")
+FAMILY_TEST_MODELS = ("tiny", "tiny-sdxl")  # one test model per family
 
 
 def copy_samples(folder: Path, names=PHOTOS) -> Path:
@@ -83,34 +90,38 @@ def load_models(config) -> None:
 
 
 def run_stages(photos: Path, out: Path, config) -> tuple[dict[str, float], dict]:
-    """Curation via run_curation, then each portrait task function called directly; seconds per stage."""
-    from flows.curate import run_curation
-    from flows.portrait import job_dir, resolve_style
-    from tasks.portrait import curated_ok, fuse_images, generate_images, rank_images, select_template, train_lora
+    """Curation via curate_flow, then each portrait stage's function called directly; seconds per stage."""
+    from flows.curate import curate_flow
+    from flows.execute import Artefact, Plan
+    from flows.portrait_config import portrait_values, resolve_style
+    from tasks.catalog import portrait_stages
+    from tasks.execution import stage_body
+    from tasks.portrait_rows import curated_ok
 
     style = resolve_style(config)
-    root = str(job_dir(str(out), config.user))
+    root = config.job_dir(out)
     seconds: dict[str, float] = {}
 
-    def timed(name, fn, *a):
+    def timed(name, fn, **kwargs):
         t = time.perf_counter()
-        result = fn(*a)
+        result = fn(**kwargs)
         seconds[name] = time.perf_counter() - t
         return result
 
-    curated = timed("curate", run_curation, [str(photos)], root, config.curation)
+    curated = timed("curate", curate_flow, inputs=[str(photos)], out=str(root), config=config.curation)
     part = curated["part"]
-    usable = curated_ok(root, part)
+    usable = curated_ok(str(root), part)
     if not usable:
         raise RuntimeError(f"no usable photo after curation: {curated['reasons']}")
     steps = config.steps_for(len(usable))
     load_models(config)  # loaded by the warm-up pass already: a no-op then
-    lora = timed("train", train_lora, part, root, config.train.model_copy(update={"steps": steps}), config.base)
-    generated = timed("generate", generate_images, lora, part, root, config.generate, style, config.style_lora,
-                      config.base)
-    template = timed("select", select_template, part, root)
-    fused = timed("fuse", fuse_images, generated, template, root, config.fuse)
-    timed("rank", rank_images, fused, template, part, root, config.rank)
+    plan = Plan(root, portrait_values(config, style, steps))
+    done = {"curate": Artefact(key=Path(part).stem, path=part)}
+    for stage in portrait_stages(config.mode):
+        inputs = {name: done[name] for name in stage.reads}
+        done[stage.name] = plan.artefact(stage, inputs)
+        timed(stage.name, stage_body(stage), root=str(root), output=done[stage.name].path,
+              inputs={name: a.path for name, a in inputs.items()}, **plan.values_for(stage))
     return seconds, {"photos": len(usable), "steps": steps}
 
 
@@ -156,11 +167,31 @@ def flow_task_seconds(flow_run_id, wait_s: float = 10.0) -> dict[str, float]:
     return seconds
 
 
-def host_line() -> str:
-    import torch
+def family_rows(args, style) -> list[tuple[str, str]]:
+    """Training steps/s and s/image of each test model at the benchmark's size, components called directly."""
+    from bench.gpu import Cuda, fast_lora, time_generation, time_training, training_examples
+    from components.diffusion.base_model import load_base_model, model_family
 
-    return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    cuda, examples, rows = Cuda("cpu"), training_examples(), []
+    steps = max(3, min(args.train_steps, args.family_train_steps))
+    for spec in FAMILY_TEST_MODELS:
+        pipeline = load_base_model(spec)
+        trained = time_training(pipeline, examples, steps=steps, warmup=1, resolution=args.resolution,
+                                checkpointing=False, cuda=cuda)
+        plain = time_generation(pipeline, trained["weights"], batch=1, steps=args.gen_steps,
+                                resolution=args.resolution, repeats=2, style=style, cuda=cuda)
+        with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
+            fast = fast_lora(pipeline, Path(tmp))
+        quick = time_generation(pipeline, trained["weights"], batch=1, steps=args.gen_steps,
+                                resolution=args.resolution, repeats=2, style=style, cuda=cuda, fast=fast)
+        label = f"{spec} ({model_family(spec).label})"
+        rows += [(f"  {label} train", f"{trained['steps_s']:.2f} steps/s at {args.resolution}² "
+                                      f"({steps} steps, first left out)"),
+                 (f"  {label} image", f"{plain['s_per_image']:.2f} s at {args.resolution}², {args.gen_steps} steps "
+                                      f"{style.sampler}, CFG {style.guidance:g}"),
+                 (f"  {label} fast image", f"{quick['s_per_image']:.2f} s at {args.resolution}², "
+                                           f"{fast.plan.steps} steps {fast.plan.sampler}, no CFG")]
+    return rows
 
 
 def main() -> None:
@@ -172,6 +203,8 @@ def main() -> None:
     parser.add_argument("--keep", type=int, default=2)
     parser.add_argument("--style", default="studio_headshot")
     parser.add_argument("--workers", type=int, default=2, help="curation workers")
+    parser.add_argument("--family-train-steps", type=int, default=8, help="training steps per test model row")
+    parser.add_argument("--skip-job", action="store_true", help="only the per-family (tiny, tiny-sdxl) rows")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice). On a machine other processes "
                              "keep busy, 1 can be several times faster than OpenMP threads that spin-wait")
@@ -181,13 +214,29 @@ def main() -> None:
 
         torch.set_num_threads(args.torch_threads)
 
+    from tasks.styles import load_style_library
+
+    rows = [("host", host_line()), ("date", dt.datetime.now().isoformat(timespec="seconds"))]
+    load_before = os.getloadavg()[0]
+    if not args.skip_job:
+        rows += job_rows(args)
+    rows.append(("per family (direct)", "LoraTrainer and PeftGenerator on each test model, models loaded"))
+    rows += family_rows(args, load_style_library(REPO / "data" / "styles")[args.style])
+    rows.append(("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after   "
+                                 f"(timings are wall clock: other processes on the machine inflate them)"))
+    text = print_table("portrait job benchmark (tiny models, CPU)", rows)
+    path = save(text, f"portrait-cpu-{socket.gethostname()}{'-families' if args.skip_job else ''}.txt")
+    print(f"saved: {path.relative_to(REPO)}")
+
+
+def job_rows(args) -> list[tuple[str, str]]:
+    """The tiny model's job: stages called directly, then the whole flow."""
     with tempfile.TemporaryDirectory(prefix="bench-portrait-") as tmp:
         tmp = Path(tmp)
         private_prefect_home("bench-portrait")
         photos = copy_samples(tmp / "photos")
         config = portrait_config(args, REPO / "data" / "styles")
         startup = start_server()
-        load_before = os.getloadavg()[0]
         t = time.perf_counter()
         run_stages(photos, tmp / "warm-up", warm_up_config(config))
         warm_s = time.perf_counter() - t
@@ -195,12 +244,8 @@ def main() -> None:
         job_s, summary, in_flow = run_job(photos, tmp / "flow", config)
 
     work = sum(stage_s.values())
-    rows = [("host", host_line()),
-            ("date", dt.datetime.now().isoformat(timespec="seconds")),
-            ("job", f"{info['photos']} photos, tiny model, {info['steps']} train steps at {args.resolution}², "
+    rows = [("job", f"{info['photos']} photos, tiny model, {info['steps']} train steps at {args.resolution}², "
                     f"{args.num_images} images x {args.gen_steps} steps, style {args.style}"),
-            ("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after   "
-                             f"(timings are wall clock: other processes on the machine inflate them)"),
             ("server start-up s", f"{startup:.1f}   (excluded below)"),
             ("warm-up pass s", f"{warm_s:.1f}   (same job at 64², 1 step: imports, model loads; excluded)"),
             ("stage (direct)", f"{'seconds':<10}{'share':<9}in the flow")]
@@ -217,9 +262,7 @@ def main() -> None:
         rows.append(("flow - its stages s", f"{job_s - sum(in_flow.values()):.2f}   "
                                             "(orchestration, outputs and report, within the flow run)"))
     rows.append(("images kept", f"{summary['images kept']}   (the tiny model draws no faces)"))
-    text = print_table("portrait job benchmark (tiny model, CPU)", rows)
-    path = save(text, f"portrait-cpu-{socket.gethostname()}.txt")
-    print(f"saved: {path.relative_to(REPO)}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -32,3 +32,30 @@ def cluster_identities(embeddings: np.ndarray, threshold: float = SAME_PERSON_DI
     raw = fcluster(tree, t=threshold, criterion="distance")
     order: dict[int, int] = {}
     return [order.setdefault(int(label), len(order)) for label in raw]
+
+
+def centroids(labels: list[str], embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean embedding of each identity."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for label, vector in zip(labels, np.asarray(embeddings, dtype=np.float64)):
+        groups.setdefault(label, []).append(vector)
+    return {label: np.mean(vectors, axis=0) for label, vectors in groups.items()}
+
+
+def nearest_identity(embedding: np.ndarray, known: dict[str, np.ndarray], threshold: float) -> str | None:
+    """The known identity whose centroid is nearest, if it is closer than `threshold`; ties go to the name."""
+    best = None
+    for label in sorted(known):
+        distance = float(np.linalg.norm(np.asarray(embedding, dtype=np.float64) - known[label]))
+        if distance < threshold and (best is None or distance < best[0]):
+            best = (distance, label)
+    return best[1] if best else None
+
+
+def new_identity_name(member_hashes: list[str]) -> str:
+    """A new identity is named after its founding photo (the smallest sha256 of its members).
+
+    Photo hashes are unique in a dataset, so the name is stable across runs and
+    never given to another person.
+    """
+    return f"person-{min(member_hashes)[:12]}"

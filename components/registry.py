@@ -4,6 +4,8 @@ Adding a backend is a class plus one line here. Entries are import strings so
 that choosing a backend imports only what it needs (torch, dlib, onnx...).
 The seed's ModelScope models (DamoFD, M2FP, ABPN, DeepDanbooru, FairFace, FQA,
 RTS) get their lines when their backends exist; none is faked here.
+The stage catalogue (tasks/catalog.py) says which registry stage each job
+stage builds its component from.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ REGISTRY: dict[str, dict[str, str]] = {
     "quality": {"measured": "components.quality:MeasuredQuality"},
     "embed": {"dlib-resnet": "components.embedding:DlibResnetEmbedder"},
     "train": {"peft-lora": "components.diffusion.lora:LoraTrainer"},
-    "generate": {"peft": "components.diffusion.generate:PeftGenerator"},
+    "generate": {"peft": "components.diffusion.generate:PeftGenerator",
+                 "adapter": "components.adapters.infer:AdapterGenerator"},
     "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
+    # One trainer for both kinds: the backend name is the adapter kind it trains.
+    "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",
+                      "feedface": "components.adapters.train:AdapterTrainer"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker"},
 }
@@ -40,18 +46,25 @@ def backend_names(stage: str) -> list[str]:
 
 def resolve(stage: str, backend: str) -> type:
     """The class registered for `backend` of `stage`, with a clear error otherwise."""
-    entries = _stage_entries(stage)
-    if backend not in entries:
-        raise ValueError(
-            f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}"
-        )
-    module_name, _, class_name = entries[backend].partition(":")
+    module_name, _, class_name = _entry(stage, backend).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def module_of(stage: str, backend: str) -> str:
+    """The module a backend lives in, without importing it (for code versions)."""
+    return _entry(stage, backend).partition(":")[0]
 
 
 def create(stage: str, backend: str, **options: Any) -> Any:
     """Instantiate a backend; it loads its models once, in its constructor."""
     return resolve(stage, backend)(**options)
+
+
+def _entry(stage: str, backend: str) -> str:
+    entries = _stage_entries(stage)
+    if backend not in entries:
+        raise ValueError(f"unknown {stage} backend {backend!r}; available: {', '.join(sorted(entries))}")
+    return entries[backend]
 
 
 def _stage_entries(stage: str) -> dict[str, str]:

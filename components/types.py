@@ -117,6 +117,9 @@ class LoraWeights:
     alpha: int
     steps: int
     losses: list[float]
+    # text encoder attribute ("text_encoder", "text_encoder_2") -> its LoRA tensors, when trained
+    text_encoder_state_dicts: dict = field(default_factory=dict)
+    family: str = "sd15"  # components.diffusion.family name; Family.save_lora writes the file
 
 
 @dataclass(frozen=True)

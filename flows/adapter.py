@@ -1,4 +1,9 @@
-"""Train a face adapter (FaceChain-FACT or FeedFace) on a curated dataset: `python -m flows train-adapter`."""
+"""Train a face adapter (FaceChain-FACT or FeedFace) on a curated dataset: `python -m flows train-adapter`.
+
+The adapter folder holds adapter.safetensors (weights + JSON config as
+metadata), adapter.json (what it was trained with), report.html with the loss
+curve, and adapters/<key>/ (the keyed artefact and its resumable checkpoints).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,18 @@ from pydantic import BaseModel, ConfigDict
 
 from components.plot import line_chart_png
 from components.report import ReportImage, render_report
-from flows.joblock import JobLock
-from tasks.adapter import ADAPTER_INFO, train_adapter_task
-from tasks.config import AdapterTrainConfig, BaseModelConfig
+from flows.execute import Artefact, Executor, Plan
+from flows.joblock import job_session
+from flows.runs import RunRecord, save_run
+from tasks.catalog import ADAPTER_STAGES
+from tasks.config import ADAPTER_FILE, AdapterTrainConfig, BaseModelConfig
 from tasks.gpu import GpuConfig
-from tasks.storage import atomic_write_bytes
+from tasks.keys import FileFingerprints
+from tasks.stages.train_adapter import dataset_key, dataset_records, losses_file
+from tasks.storage import atomic_write_bytes, atomic_write_json
+from tasks.workspace import Workspace
+
+ADAPTER_INFO = "adapter.json"
 
 
 class AdapterFlowConfig(BaseModel):
@@ -27,16 +39,38 @@ class AdapterFlowConfig(BaseModel):
 
 @flow(name="train-adapter", log_prints=True)
 def train_adapter_flow(dataset: str, out: str, config: AdapterFlowConfig | None = None) -> dict:
+    from components.diffusion.base_model import check_base_model
+
     config = config or AdapterFlowConfig()
-    folder = Path(out).resolve()
-    with JobLock(folder):
-        task = train_adapter_task.with_options(result_storage=folder / ".prefect" / "results")
-        weights = task(dataset, str(folder), config.train, config.base, gpu=config.gpu)
-        info = json.loads((folder / ADAPTER_INFO).read_text())
-        report = write_report(folder, info)
-        return {"adapter": weights, "report": str(report), "steps": len(info["losses"]),
-                "photos": info["photos"], "identities": info["identities"],
-                "first_loss": info["losses"][0], "last_loss": info["losses"][-1]}
+    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    folder = Workspace(out)
+    with job_session(folder.root):
+        records = dataset_records(dataset)
+        record = RunRecord(run_id="train-adapter", kind="adapter", inputs=[dataset], config=config.model_dump(mode="json"))
+        plan = Plan(folder.root, {"train": config.train, "base": config.base, "gpu": config.gpu}, FileFingerprints())
+        executor = Executor(plan, record, lambda r: save_run(folder.root, r))
+        dataset_input = Artefact(key=dataset_key(records), path=str(Path(dataset).resolve()))
+        trained = folder.path(executor.run(ADAPTER_STAGES[0], {"dataset": dataset_input}).path)
+        weights = folder.root / ADAPTER_FILE
+        if _info_key(folder.root / ADAPTER_INFO) != trained.parent.name or not weights.is_file():
+            atomic_write_bytes(weights, trained.read_bytes())  # the user-facing copy, only when it changed
+        info = {"key": trained.parent.name, "kind": config.train.backend, "dataset": dataset, "photos": len(records),
+                "identities": len({r.identity or r.sha256 for r in records}), "train": config.train.model_dump(),
+                "base_model": config.base.spec, "losses": json.loads(losses_file(trained).read_text())}
+        atomic_write_json(folder.root / ADAPTER_INFO, info)
+        report = write_report(folder.root, info)
+        record.state = "completed"
+        save_run(folder.root, record)
+    losses = info["losses"]
+    return {"adapter": str(weights), "report": str(report), "steps": len(losses), "photos": info["photos"],
+            "identities": info["identities"], "first_loss": losses[0], "last_loss": losses[-1]}
+
+
+def _info_key(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("key")
+    except (OSError, ValueError):
+        return None
 
 
 def write_report(folder: Path, info: dict) -> Path:

@@ -8,54 +8,43 @@ import time
 from collections.abc import Callable
 
 from flows.config import CurationConfig
-
-# Real portraits need SD 1.5; `tiny` is the test model (tests and `make demo` ask for it by name).
-DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-
-
-def check_base_model(spec: str, allow_pickle: bool) -> None:
-    from components.diffusion.base_model import check_base_model as check
-
-    check(spec, allow_pickle=allow_pickle)
+from tasks.config import DEFAULT_BASE_MODEL
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from flows.joblock import JobBusy
-    from flows.portrait import NoUsablePhotos
-
     from flows.settings import no_heartbeat_on_a_temporary_server
 
     try:
-        with no_heartbeat_on_a_temporary_server():
+        with no_heartbeat_on_a_temporary_server(args.needs_prefect):
             return args.handler(args)
-    except NoUsablePhotos as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except (ValueError, FileNotFoundError, PermissionError, JobBusy, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if type(exc).__name__ == "NoUsablePhotos" else 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add(commands, "curate", "curate photos into a Parquet face dataset", _curate, _curate_args)
-    _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None)
+    _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None, needs_prefect=False)
     _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
-    _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args)
+    _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args,
+         needs_prefect=False)
     _add(commands, "train-adapter", "train a face adapter (FACT or FeedFace) on a curated dataset",
          _train_adapter, _train_adapter_args)
     _add(commands, "rerun", "re-run one stage of a job and everything after it", _rerun, _rerun_args)
-    _add(commands, "status", "each stage of a job: done / cached / failed / not run", _status, _status_args)
+    _add(commands, "status", "each stage of a job: done / cached / stale / missing / failed / not run", _status,
+         _status_args, needs_prefect=False)
     return parser
 
 
-def _add(commands, name: str, help_text: str, handler: Callable, add_args: Callable) -> None:
+def _add(commands, name: str, help_text: str, handler: Callable, add_args: Callable, needs_prefect: bool = True) -> None:
     sub = commands.add_parser(name, help=help_text, description=help_text)
     add_args(sub)
-    sub.set_defaults(handler=handler)
+    sub.set_defaults(handler=handler, needs_prefect=needs_prefect)
 
 
 def _curate_args(p: argparse.ArgumentParser) -> None:
@@ -71,7 +60,7 @@ def _curate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _curate(args: argparse.Namespace) -> int:
-    from flows.curate import run_curation
+    from flows.curate import curate_flow
 
     config = CurationConfig(batch_size=args.batch_size, workers=args.workers, runner=args.runner,
                             dask_address=args.dask_address, progress=not args.no_progress, dataset=args.dataset)
@@ -79,7 +68,7 @@ def _curate(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"quality": config.quality.model_copy(
             update={"threshold": args.quality_threshold})})
     started = time.perf_counter()
-    result = run_curation(args.inputs, args.out, config)
+    result = curate_flow(inputs=args.inputs, out=args.out, config=config)
     print_curation_summary(result, time.perf_counter() - started)
     return 0
 
@@ -97,10 +86,10 @@ def print_curation_summary(result: dict, seconds: float) -> None:
 
 
 def _stages(args: argparse.Namespace) -> int:
-    from flows.rerun import ALL_STAGES
+    from tasks.catalog import described_stages
 
-    for name, description in ALL_STAGES.items():
-        print(f"{name:10s} {description}")
+    for name, description in described_stages().items():
+        print(f"{name:13s} {description}")
     return 0
 
 
@@ -111,9 +100,9 @@ def _rerun_args(p: argparse.ArgumentParser) -> None:
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    from flows.rerun import rerun
+    from flows.rerun import parse_sets, rerun_flow
 
-    result = rerun(args.job_dir, args.stage, args.set)
+    result = rerun_flow(job_dir=args.job_dir, stage=args.stage, sets=parse_sets(args.set))
     if "counts" in result:
         print_curation_summary(result, 0.0)
     else:
@@ -151,7 +140,8 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", metavar="PHOTO_OR_DIR")
     p.add_argument("--user", required=True, help="user id: letters, digits, . _ - (the job folder's name)")
     p.add_argument("--style", required=True, help="a style name (see `python -m flows styles`)")
-    p.add_argument("--out", required=True, help="output root; the job goes to OUT/<user>/")
+    p.add_argument("--out", required=True, help="output root; the job goes to OUT/<user>/ (or OUT/<user>/<job>)")
+    p.add_argument("--job", default=None, help="a job name, to keep several jobs of one user apart")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL,
                    help="a cached hub id (default: SD 1.5) | a diffusers folder or .safetensors SD 1.5 file | "
                         "tiny (a random test model: no real portraits)")
@@ -183,7 +173,7 @@ def portrait_config(args: argparse.Namespace):
     train = TrainConfig(seed=args.seed, checkpoint_every=args.checkpoint_every,
                         **({"resolution": args.resolution} if args.resolution else {}))
     return PortraitConfig(
-        user=args.user, style=args.style, style_lora=args.style_lora,
+        user=args.user, job=args.job, style=args.style, style_lora=args.style_lora,
         **({"styles_dir": args.styles_dir} if args.styles_dir else {}),
         curation=CurationConfig(single_identity=True, progress=not args.no_progress),
         base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle),
@@ -200,17 +190,17 @@ def _portrait(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.joblock import JobLock
-    from flows.portrait import job_dir, portrait_flow, resolve_style
+    from flows.portrait import portrait_flow
+    from flows.portrait_config import check_job_inputs
 
     try:
         config = portrait_config(args)
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
-    resolve_style(config)  # unknown style: fail before any work
-    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)  # absent: fail before any work
-    with JobLock(job_dir(args.out, config.user)):  # busy: fail now, not after the server started
+    check_job_inputs(config)  # the flow checks again; here it fails before a Prefect server starts
+    with JobLock(config.job_dir(args.out)):  # busy: fail now, not after the server started
         pass
-    if config.base.spec == "tiny":
+    if config.base.is_test_model:
         print("note: --base-model tiny is a tiny random TEST model: it exercises every stage "
               "but makes no real portraits")
     summary = portrait_flow(photos=args.photos, out=args.out, config=config)
@@ -255,7 +245,6 @@ def _train_adapter(args: argparse.Namespace) -> int:
             base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle))
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
-    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
     result = train_adapter_flow(dataset=args.dataset, out=args.out, config=config)
     print(f"trained {result['steps']} steps on {result['photos']} photos of {result['identities']} identities; "
           f"loss {result['first_loss']:.4f} -> {result['last_loss']:.4f}")

@@ -35,9 +35,10 @@ class CurationConfig(BaseModel):
     single_identity: bool = Field(False, description="all photos show one person: one trigger word by majority")
     progress: bool = True
     load: LoadConfig = LoadConfig()
-    # YuNet proposals checked by HOG: 2-8x less CPU than HOG alone, same fidelity (bench/detectors.py, README).
-    orient: OrientConfig | YuNetOrientConfig = Field(YuNetOrientConfig(), discriminator="backend")
-    detect: DetectConfig | YuNetDetectConfig = Field(YuNetDetectConfig(), discriminator="backend")
+    # YuNetOrientConfig() / YuNetDetectConfig(): 2-8x less CPU, same fidelity on the manifest photos
+    # (bench/detectors.py, README "Face detection backends"); not yet the default, see README.
+    orient: OrientConfig | YuNetOrientConfig = Field(OrientConfig(), discriminator="backend")
+    detect: DetectConfig | YuNetDetectConfig = Field(DetectConfig(), discriminator="backend")
     align: AlignConfig = AlignConfig()
     crop: CropConfig = CropConfig()
     segment: SegmentConfig = SegmentConfig()
@@ -45,3 +46,10 @@ class CurationConfig(BaseModel):
     tag: TagConfig = TagConfig()
     quality: QualityConfig = QualityConfig()
     embed: EmbedConfig = EmbedConfig()
+
+
+def curation_values(config: CurationConfig) -> dict:
+    """The configuration values the curation stages read, by the names the catalogue gives them."""
+    from tasks.catalog import CURATION_STAGES
+
+    return {**{stage.name: getattr(config, stage.name) for stage in CURATION_STAGES}, "load": config.load}

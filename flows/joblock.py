@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -37,3 +39,16 @@ class JobLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+@contextlib.contextmanager
+def job_session(root: Path) -> Iterator[None]:
+    """What every run of a job holds, whoever starts it (CLI, deployment, re-run): the job's lock,
+    with the temporary files a killed run left behind removed under it, and the runtime settings."""
+    from flows.settings import apply_defaults
+    from tasks.storage import remove_stale_temporaries
+
+    apply_defaults()
+    with JobLock(root):
+        remove_stale_temporaries(root)
+        yield

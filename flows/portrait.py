@@ -1,111 +1,73 @@
-"""The per-user portrait job: curate -> train face LoRA -> generate -> select -> fuse -> rank -> report."""
+"""The per-user portrait job: curate, then the portrait stages of the catalogue in order, then the outputs.
+
+`portrait_flow` is what the CLI and the `portrait-job` deployment run;
+`run_portrait` is its body, which re-runs call inside their own flow.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.curate import curate_flow, is_forced
-from flows.joblock import JobLock
-from flows.portrait_config import PortraitConfig
+from flows.artifacts import publish_portrait
+from flows.curate import curate_photos
+from flows.execute import Artefact, Executor, Plan, forced_from, portrait_chain
+from flows.joblock import job_session
+from flows.portrait_config import PortraitConfig, check_job_inputs, portrait_values
 from flows.portrait_outputs import write_outputs
+from flows.runners import lazy_task_runner
 from flows.runs import RunRecord, load_run, save_run
-from tasks.adapter import generate_train_free_task
-from tasks.config import BaseModelConfig
-from tasks.portrait import curated_ok, fuse_task, generate_task, rank_task, select_task, train_task
+from tasks.catalog import PORTRAIT, job_stage_names
+from tasks.keys import FileFingerprints
+from tasks.portrait_rows import curated_ok
 from tasks.records import from_table
-from tasks.storage import read_parquet, remove_stale_temporaries
-from tasks.styles import load_style_library, style_from_lora_file
+from tasks.storage import read_parquet
 from tasks.workspace import Workspace
 
 RUN_ID, CURATION_RUN_ID = "portrait", "curation"
-PORTRAIT_TASKS = {"train": train_task, "generate": generate_task, "select": select_task, "fuse": fuse_task,
-                  "rank": rank_task}
 
 
 class NoUsablePhotos(RuntimeError):
     """No photo survived curation: the job stops before training."""
 
 
-def job_dir(out: str, user: str) -> Path:
-    return Workspace(out).path(user)
-
-
-def resolve_style(config: PortraitConfig):
-    styles = load_style_library(config.styles_dir)
-    if config.style not in styles:
-        raise ValueError(f"unknown style {config.style!r}; available: {', '.join(sorted(styles))}")
-    style = styles[config.style]
-    return style_from_lora_file(config.style_lora, style) if config.style_lora else style
-
-
 @flow(name="portrait", log_prints=True)
-def portrait_flow(photos: list[str], out: str, config: PortraitConfig, reuse_batches: bool = False,
-                  refresh_from: str | None = None) -> dict:
-    """One user's job in OUT/<user>/. `reuse_batches` / `refresh_from`: see `curate_flow` (the re-run path)."""
-    style = resolve_style(config)  # validated before any work starts
-    job = Workspace(job_dir(out, config.user))
-    with JobLock(job.root):
-        remove_stale_temporaries(job.root)
-        root = str(job.root)
-        curated = curate_flow(inputs=photos, out=root, config=config.curation, run_id=CURATION_RUN_ID,
-                              reuse_batches=reuse_batches, refresh_from=refresh_from)
-        part = curated["part"]
-        usable = curated_ok(root, part) if part else []
-        if not usable:
-            raise NoUsablePhotos(_no_photo_message(root, part))
-        warnings = _check_minimum(config, len(usable))
-        record = _portrait_record(job, photos, config)
-        run = StageRunner(job, record, refresh_from)
-        if config.mode == "train-free":
-            steps, lora = 0, None
-            generated = run("generate", part, root, config.generate, style, config.style_lora, config.base,
-                            config.train_free, gpu=config.gpu, task=generate_train_free_task)
-        else:
-            steps = config.steps_for(len(usable))
-            lora = run("train", part, root, config.train.model_copy(update={"steps": steps}), config.base,
-                       gpu=config.gpu)
-            generated = run("generate", lora, part, root, config.generate, style, config.style_lora, config.base,
-                            gpu=config.gpu)
-        template = run("select", part, root)
-        fused = run("fuse", generated, template, root, config.fuse)
-        ranked = run("rank", fused, template, part, root, config.rank)
-        summary = write_outputs(job.root, root, part, template, ranked, lora, style, config, steps,
-                                test_model=_is_test_model(config.base))
-        summary["warnings"] = warnings
-        _publish_artifacts(summary)
-        record.state = "completed"
+def portrait_flow(photos: list[str], out: str, config: PortraitConfig) -> dict:
+    """One user's job in OUT/<user>[/<job>]."""
+    style = check_job_inputs(config)  # an unknown style, a missing model: fail before any work
+    job = Workspace(config.job_dir(out))
+    with job_session(job.root), lazy_task_runner(config.curation) as runner:
+        return run_portrait(job, photos, config, style, runner)
+
+
+def run_portrait(job: Workspace, photos: list[str], config: PortraitConfig, style, runner,
+                 reuse_batches: bool = False, refresh_from: str | None = None) -> dict:
+    forced = forced_from(job_stage_names(PORTRAIT, config.mode), refresh_from)
+    curated = curate_photos(job, photos, config.curation, runner, run_id=CURATION_RUN_ID,
+                            reuse_batches=reuse_batches, forced=forced)
+    part = curated["part"]
+    usable = curated_ok(str(job.root), part) if part else []
+    if not usable:
+        raise NoUsablePhotos(_no_photo_message(job.root, part))
+    warnings = _check_minimum(config, len(usable))
+    record = _portrait_record(job, photos, config)
+    steps = config.steps_for(len(usable)) if config.mode == "train" else 0
+    plan = Plan(job.root, portrait_values(config, style, steps), FileFingerprints(record.fingerprints))
+    executor = Executor(plan, record, lambda r: save_run(job.root, r), forced)
+    try:
+        done = portrait_chain(executor, Artefact(key=Path(part).stem, path=part), config.mode)
+    except BaseException as exc:
+        record.state, record.error = "failed", str(exc)
         save_run(job.root, record)
-        return summary
-
-
-class StageRunner:
-    """Runs a portrait task, records done / cached / failed in the run record, forces re-runs."""
-
-    def __init__(self, job: Workspace, record: RunRecord, refresh_from: str | None) -> None:
-        self.job, self.record, self.refresh_from = job, record, refresh_from
-
-    def __call__(self, stage: str, *args, task=None, **kwargs):
-        force = is_forced(stage, self.refresh_from)
-        task = (task or PORTRAIT_TASKS[stage]).with_options(result_storage=self.job.results,
-                                                            refresh_cache=True if force else None)
-        self.record.mark(stage, "running")
-        save_run(self.job.root, self.record)
-        state = task(*args, force=force, return_state=True, **kwargs)
-        if not state.is_completed():
-            self.record.mark(stage, "failed", error=state.message)
-            self.record.state, self.record.error = "failed", f"stage {stage!r} failed: {state.message}"
-            save_run(self.job.root, self.record)
-            raise RuntimeError(self.record.error)
-        result = state.result()
-        if not (self.job.root / result).exists():  # a cache hit whose artefact was deleted since
-            result = task.with_options(refresh_cache=True)(*args, force=True, **kwargs)
-        self.record.mark(stage, "cached" if state.name == "Cached" else "done", [Path(result).parent.name
-                         if stage == "train" else Path(result).stem])
-        save_run(self.job.root, self.record)
-        return result
+        raise
+    record.fingerprints = plan.fingerprints.known
+    summary = write_outputs(job.root, {name: a.path for name, a in done.items()}, style, config, steps)
+    summary["warnings"] = warnings
+    publish_portrait(config.user, config.job or config.user, summary["table"], summary["markdown"])
+    record.state = "completed"
+    save_run(job.root, record)
+    return summary
 
 
 def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) -> RunRecord:
@@ -113,7 +75,8 @@ def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) 
         record = load_run(job.root, RUN_ID)
     except FileNotFoundError:
         record = RunRecord(run_id=RUN_ID, kind="portrait")
-    record.inputs, record.config, record.state = list(photos), config.model_dump(mode="json"), "running"
+    record.inputs, record.config, record.state, record.error = list(photos), config.model_dump(mode="json"), \
+        "running", None
     save_run(job.root, record)
     return record
 
@@ -130,22 +93,11 @@ def _check_minimum(config: PortraitConfig, usable: int) -> list[str]:
     return [warning]
 
 
-def _no_photo_message(root: str, part: str | None) -> str:
+def _no_photo_message(root: Path, part: str | None) -> str:
     lines = ["no photo survived curation; nothing to train on:"]
     if part:
-        for r in from_table(read_parquet(Path(root) / part)):
+        for r in from_table(read_parquet(root / part)):
             lines.append(f"  {r.source}: {r.status} - {r.reason}")
     else:
         lines.append("  (no photo was given, or every photo was already curated by another run)")
     return "\n".join(lines)
-
-
-def _is_test_model(base: BaseModelConfig) -> bool:
-    return base.spec == "tiny"
-
-
-def _publish_artifacts(summary: dict) -> None:
-    create_table_artifact(key="portrait-results", table=summary["table"],
-                          description="Ranked portraits of this job")
-    create_markdown_artifact(key="portrait-summary", markdown=summary["markdown"])
-

@@ -8,13 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.validation import safe_name
-from flows.config import CurationConfig
+from flows.config import CurationConfig, curation_values
 from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig, TrainFreeConfig
 from tasks.gpu import GpuConfig
 
-MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800
+MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
 # The shipped style library, wherever the command is run from.
-DEFAULT_STYLES_DIR = str(Path(__file__).resolve().parents[1] / "data" / "styles")  # FaceChain: steps = min(200 x photos, 800)
+DEFAULT_STYLES_DIR = str(Path(__file__).resolve().parents[1] / "data" / "styles")
 
 
 class PortraitConfig(BaseModel):
@@ -22,6 +22,7 @@ class PortraitConfig(BaseModel):
 
     user: str
     style: str
+    job: str | None = Field(None, description="a job name: the job folder is OUT/<user>/<job> (default OUT/<user>)")
     mode: Literal["train", "train-free"] = "train"
     train_free: TrainFreeConfig | None = Field(None, description="the adapter to use in train-free mode")
     style_lora: str | None = Field(None, description="the user's own style LoRA (.safetensors)")
@@ -42,6 +43,11 @@ class PortraitConfig(BaseModel):
     def _safe_user(cls, value: str) -> str:
         return safe_name(value, "user id")
 
+    @field_validator("job")
+    @classmethod
+    def _safe_job(cls, value: str | None) -> str | None:
+        return None if value is None else safe_name(value, "job id")
+
     @field_validator("style")
     @classmethod
     def _safe_style(cls, value: str) -> str:
@@ -55,3 +61,40 @@ class PortraitConfig(BaseModel):
 
     def steps_for(self, photos: int) -> int:
         return self.train_steps or min(MAX_STEPS_PER_PHOTO * photos, MAX_STEPS)
+
+    def job_dir(self, out: str | Path) -> Path:
+        """OUT/<user>[/<job>], never outside OUT (the names are checked above)."""
+        return Path(out).resolve().joinpath(self.user, *([self.job] if self.job else []))
+
+
+def resolve_style(config: PortraitConfig):
+    """The job's style from its library, with the user's own style LoRA if given; unknown -> ValueError."""
+    from tasks.styles import load_style_library, style_from_lora_file
+
+    styles = load_style_library(config.styles_dir)
+    if config.style not in styles:
+        raise ValueError(f"unknown style {config.style!r}; available: {', '.join(sorted(styles))}")
+    style = styles[config.style]
+    return style_from_lora_file(config.style_lora, style) if config.style_lora else style
+
+
+def portrait_values(config: PortraitConfig, style, steps: int) -> dict:
+    """The configuration values the stages read, by the names the catalogue gives them."""
+    return {**curation_values(config.curation), "train": config.train.model_copy(update={"steps": steps}),
+            "generate": config.generate, "fuse": config.fuse, "rank": config.rank, "base": config.base,
+            "style": style, "train_free": config.train_free, "gpu": config.gpu}
+
+
+def check_job_inputs(config: PortraitConfig):
+    """Everything a job needs that is not a photo, checked before any work: style, base model, adapter.
+
+    Returns the resolved style.
+    """
+    from components.diffusion.base_model import check_base_model
+
+    style = resolve_style(config)
+    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    if config.train_free is not None and not Path(config.train_free.adapter_file()).is_file():
+        raise FileNotFoundError(f"no trained adapter at {config.train_free.adapter_file()}: "
+                                "run `python -m flows train-adapter` first")
+    return style

@@ -1,4 +1,9 @@
-"""Re-run one stage of a finished or failed job (and everything after it), with config overrides."""
+"""Re-run one stage of a finished or failed job (and everything after it), with setting overrides.
+
+The job is planned from its run records: every stage before the chosen one
+whose artefact exists under its current key is reused without running (or
+importing) anything, so a re-run of `rank` costs a flow and the ranking.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prefect import flow
 from pydantic import BaseModel, ValidationError
 
 from flows.config import CurationConfig
+from flows.joblock import job_session
 from flows.runs import RunRecord, latest_run, load_run, runs_dir
-from tasks.curation import STAGES
-from tasks.portrait import PORTRAIT_STAGES
+from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+from tasks.workspace import Workspace
 
-ALL_STAGES = {**{name: spec[2] for name, spec in STAGES.items()}, **PORTRAIT_STAGES}
-
-
-def check_stage(stage: str, portrait: bool) -> None:
-    allowed = list(ALL_STAGES) if portrait else list(STAGES)
-    if stage not in allowed:
-        raise ValueError(f"unknown stage {stage!r} for this job; stages: {', '.join(allowed)}")
+PORTRAIT_RUN_ID = "portrait"  # flows.portrait.RUN_ID, without importing the flow here
 
 
 def parse_sets(sets: list[str]) -> dict[str, Any]:
@@ -52,33 +53,58 @@ def with_overrides(config: BaseModel, section: str, overrides: dict[str, Any]) -
     return config.model_copy(update={section: updated})
 
 
-def rerun(job_dir: str, stage: str, sets: list[str]) -> dict:
-    root = Path(job_dir)
-    overrides = parse_sets(sets)
-    if (runs_dir(root) / "portrait.json").is_file():
-        return _rerun_portrait(root, stage, overrides)
-    return _rerun_curation(root, latest_run(root), stage, overrides)
+def is_portrait_job(root: Path) -> bool:
+    return (runs_dir(root) / f"{PORTRAIT_RUN_ID}.json").is_file()
 
 
-def _rerun_curation(root: Path, record: RunRecord, stage: str, overrides: dict[str, Any]) -> dict:
-    from flows.curate import run_curation
-
-    check_stage(stage, portrait=False)
-    config = with_overrides(CurationConfig.model_validate(record.config), stage, overrides)
-    return run_curation(record.inputs, str(root), config, run_id=record.run_id, reuse_batches=True,
-                        refresh_from=stage)
+def check_stage(stage: str, names: list[str]) -> None:
+    if stage not in names:
+        raise ValueError(f"unknown stage {stage!r} for this job; stages: {', '.join(names)}")
 
 
-def _rerun_portrait(root: Path, stage: str, overrides: dict[str, Any]) -> dict:
-    from flows.portrait import RUN_ID, portrait_flow
+def portrait_overrides(record: RunRecord, stage: str, overrides: dict[str, Any]):
+    """The job's PortraitConfig with `overrides` on `stage`'s settings; the stage checked against the job."""
     from flows.portrait_config import PortraitConfig
 
-    check_stage(stage, portrait=True)
-    record = load_run(root, RUN_ID)
     config = PortraitConfig.model_validate(record.config)
-    if stage in STAGES:
-        config = config.model_copy(update={"curation": with_overrides(config.curation, stage, overrides)})
-    else:
-        config = with_overrides(config, stage, overrides)
-    return portrait_flow(photos=record.inputs, out=str(root.parent), config=config, reuse_batches=True,
-                         refresh_from=stage)
+    names = job_stage_names(PORTRAIT, config.mode)
+    check_stage(stage, names)
+    if stage in job_stage_names(CURATION):
+        return config.model_copy(update={"curation": with_overrides(config.curation, stage, overrides)})
+    return with_overrides(config, stage, overrides)
+
+
+@flow(name="rerun", log_prints=True)
+def rerun_flow(job_dir: str, stage: str, sets: dict[str, Any] | None = None) -> dict:
+    """Re-run `stage` of the job in `job_dir` and every stage after it, `sets` applied to its settings."""
+    job = Workspace(job_dir)
+    if not runs_dir(job.root).is_dir():
+        raise FileNotFoundError(f"{job_dir} holds no run record (runs/*.json): is it a job directory?")
+    overrides = dict(sets or {})
+    if is_portrait_job(job.root):
+        return _rerun_portrait(job, stage, overrides)
+    return _rerun_curation(job, latest_run(job.root), stage, overrides)
+
+
+def _rerun_curation(job: Workspace, record: RunRecord, stage: str, overrides: dict[str, Any]) -> dict:
+    from flows.curate import curate_photos
+    from flows.execute import forced_from
+    from flows.runners import lazy_task_runner
+
+    check_stage(stage, job_stage_names(CURATION))
+    config = with_overrides(CurationConfig.model_validate(record.config), stage, overrides)
+    with job_session(job.root), lazy_task_runner(config) as runner:
+        return curate_photos(job, record.inputs, config, runner, run_id=record.run_id, reuse_batches=True,
+                             forced=forced_from(job_stage_names(CURATION), stage))
+
+
+def _rerun_portrait(job: Workspace, stage: str, overrides: dict[str, Any]) -> dict:
+    from flows.portrait import run_portrait
+    from flows.portrait_config import resolve_style
+    from flows.runners import lazy_task_runner
+
+    record = load_run(job.root, PORTRAIT_RUN_ID)
+    config = portrait_overrides(record, stage, overrides)
+    style = resolve_style(config)
+    with job_session(job.root), lazy_task_runner(config.curation) as runner:
+        return run_portrait(job, record.inputs, config, style, runner, reuse_batches=True, refresh_from=stage)

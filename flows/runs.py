@@ -22,23 +22,28 @@ StageState = Literal["done", "cached", "failed", "not run", "running"]
 class StageStatus(BaseModel):
     state: StageState = "not run"
     keys: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)  # artefact paths, relative to the job root
     error: str | None = None
 
 
 class RunRecord(BaseModel):
     run_id: str
-    kind: Literal["curate", "portrait"]
+    kind: Literal["curate", "portrait", "adapter"]
     inputs: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)
     batches: list[str] = Field(default_factory=list)
     part: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)  # photos by status (curation)
+    reasons: dict[str, int] = Field(default_factory=dict)  # photos by reason, when not ok
     stages: dict[str, StageStatus] = Field(default_factory=dict)
+    fingerprints: dict[str, list] = Field(default_factory=dict)  # file -> [size, mtime_ns, sha256]
     state: Literal["running", "completed", "failed"] = "running"
     error: str | None = None
     updated: str = ""
 
-    def mark(self, stage: str, state: StageState, keys: list[str] | None = None, error: str | None = None) -> None:
-        self.stages[stage] = StageStatus(state=state, keys=keys or [], error=error)
+    def mark(self, stage: str, state: StageState, keys: list[str] | None = None, error: str | None = None,
+             outputs: list[str] | None = None) -> None:
+        self.stages[stage] = StageStatus(state=state, keys=keys or [], outputs=outputs or [], error=error)
 
 
 def runs_dir(root: str | Path) -> Path:

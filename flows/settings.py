@@ -26,15 +26,16 @@ def apply_defaults() -> None:
         os.environ.setdefault(name, value)
 
 
-def no_heartbeat_on_a_temporary_server():
+def no_heartbeat_on_a_temporary_server(needs_prefect: bool = True):
     """The flow heartbeat (~1 s per flow) only helps a long-running server spot crashed runs.
 
     A temporary server dies with the process, so there it is switched off;
     it cannot be set from the environment (the setting must be >= 30).
+    Commands that run no flow do not import Prefect at all.
     """
     import contextlib
 
-    if os.environ.get("PREFECT_API_URL"):
+    if not needs_prefect or os.environ.get("PREFECT_API_URL"):
         return contextlib.nullcontext()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 

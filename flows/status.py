@@ -1,4 +1,9 @@
-"""What each stage of a job did: done / cached / failed (with the error) / not run, and its keys."""
+"""What each stage of a job did, and whether its artefact is still current. No Prefect, torch or dlib.
+
+A stage shows "done" or "cached" only when its artefact exists under the key
+the job's settings and the code give it now; otherwise "stale" (code or
+settings changed since: a re-run recomputes it) or "missing" (deleted).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,12 @@ import fcntl
 import os
 from pathlib import Path
 
-from flows.rerun import ALL_STAGES
-from flows.runs import RunRecord, runs_dir
+from flows.config import CurationConfig, curation_values
+from flows.execute import Artefact, Plan, Planner, curation_chain, portrait_chain
+from flows.runs import RunRecord, StageStatus, runs_dir
+from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+from tasks.keys import FileFingerprints, part_name
+from tasks.workspace import input_key
 
 
 def job_is_running(root: Path) -> bool:
@@ -25,12 +34,76 @@ def job_is_running(root: Path) -> bool:
         os.close(fd)
 
 
-def status_lines(job_dir: str) -> list[str]:
-    root = Path(job_dir)
+def read_records(root: Path) -> list[RunRecord]:
     records = [RunRecord.model_validate_json(p.read_text()) for p in sorted(runs_dir(root).glob("*.json"))]
     if not records:
-        raise FileNotFoundError(f"{job_dir} holds no run record (runs/*.json): is it a job directory?")
+        raise FileNotFoundError(f"{root} holds no run record (runs/*.json): is it a job directory?")
+    return records
+
+
+def current_artefacts(root: Path, records: list[RunRecord]) -> dict[str, list[Artefact]]:
+    """The artefacts each stage would have now (from the records' inputs, settings and today's code)."""
+    current: dict[str, list[Artefact]] = {}
+    curation = next((r for r in records if r.kind == "curate"), None)
+    portrait = next((r for r in records if r.kind == "portrait"), None)
+    if curation is None:
+        return current
+    config = CurationConfig.model_validate(curation.config)
+    batches = [Artefact(key=input_key(b), path=b) for b in curation.batches]
+    chain = curation_chain(Planner(Plan(root, curation_values(config), FileFingerprints(curation.fingerprints))),
+                           batches)
+    current.update(chain)
+    finals = chain[job_stage_names(CURATION)[-1]] if chain else []
+    if finals:
+        name = part_name([a.key for a in finals], config.single_identity, config.identity_threshold)
+        current["assemble"] = [Artefact(key=Path(name).stem, path=_part_path(curation, name))]
+    if portrait is not None and curation.part:
+        usable = curation.counts.get("ok", 0)
+        current.update({k: [v] for k, v in _portrait_artefacts(root, portrait, curation.part, usable).items()})
+    return current
+
+
+def _part_path(record: RunRecord, name: str) -> str:
+    """Where the run keeps its part (the dataset folder inside the job, or a dataset URL)."""
+    folder = record.part.rsplit("/", 1)[0] if record.part and "/" in record.part else "faces"
+    return f"{folder}/{name}"
+
+
+def _portrait_artefacts(root: Path, record: RunRecord, part: str, usable: int) -> dict[str, Artefact]:
+    from flows.portrait_config import PortraitConfig, portrait_values, resolve_style
+
+    config = PortraitConfig.model_validate(record.config)
+    steps = config.steps_for(usable) if config.mode == "train" else 0
+    plan = Plan(root, portrait_values(config, resolve_style(config), steps), FileFingerprints(record.fingerprints))
+    done = portrait_chain(Planner(plan), Artefact(key=Path(part).stem, path=part), config.mode)
+    done.pop("curate")
+    return done
+
+
+def stage_verdict(root: Path, status: StageStatus, current: list[Artefact] | None) -> str:
+    """done / cached as recorded only when still current; else stale / missing."""
+    if status.state not in ("done", "cached") or current is None:
+        return status.state
+    if [a.key for a in current] != status.keys:
+        return "stale"
+    if any(not (root / a.path).exists() for a in current if "://" not in a.path):
+        return "missing"
+    return status.state
+
+
+NOTES = {"stale": "code or settings changed since: a re-run recomputes it",
+         "missing": "artefact deleted since: a re-run recomputes it"}
+
+
+def status_lines(job_dir: str) -> list[str]:
+    root = Path(job_dir).resolve()
+    records = read_records(root)
     running = job_is_running(root)
+    try:
+        current = current_artefacts(root, records)
+        planning_error = None
+    except (ValueError, OSError) as exc:  # e.g. the job's style file is gone: show what was recorded
+        current, planning_error = {}, str(exc)
     lines = []
     for record in records:
         state = record.state
@@ -39,22 +112,22 @@ def status_lines(job_dir: str) -> list[str]:
         lines.append(f"run {record.run_id} ({record.kind}): {state}, updated {record.updated}")
         if record.error:
             lines.append(f"  error: {record.error}")
-        for stage in ["ingest", *ALL_STAGES, "assemble"]:
-            if stage not in record.stages and not _belongs(stage, record):
-                continue
-            status = record.stages.get(stage)
-            if status is None:
-                lines.append(f"  {stage:9s} not run")
-                continue
+        for stage in _stages_of(record):
+            status = record.stages.get(stage, StageStatus())
+            verdict = stage_verdict(root, status, current.get(stage))
             keys = ", ".join(status.keys[:3]) + (f" (+{len(status.keys) - 3})" if len(status.keys) > 3 else "")
-            lines.append(f"  {stage:9s} {status.state:8s} {keys}")
+            lines.append(f"  {stage:13s} {verdict:8s} {keys}".rstrip())
+            if verdict in NOTES:
+                lines.append(f"  {'':13s} {NOTES[verdict]}")
             if status.error:
-                lines.append(f"            error: {status.error}")
+                lines.append(f"  {'':13s} error: {status.error}")
+    if planning_error:
+        lines.append(f"(could not check whether artefacts are current: {planning_error})")
     return lines
 
 
-def _belongs(stage: str, record: RunRecord) -> bool:
-    from tasks.curation import STAGES
-
-    curation = stage in STAGES or stage in ("ingest", "assemble")
-    return curation if record.kind == "curate" else not curation
+def _stages_of(record: RunRecord) -> list[str]:
+    if record.kind == "curate":
+        return ["ingest", *job_stage_names(CURATION), "assemble"]
+    mode = record.config.get("mode", "train")
+    return job_stage_names(PORTRAIT, mode)[len(job_stage_names(CURATION)):]

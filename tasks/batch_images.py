@@ -20,8 +20,9 @@ import numpy as np
 from components.orientation import rotate
 from components.types import DecodedPhoto, UprightFaces
 from tasks.config import LoadConfig, StageConfig
-from tasks.imaging import decode_png, decode_source, encode_png
+from tasks.imaging import decode_png, encode_png
 from tasks.records import FaceRecord
+from tasks.sources import decode_source
 
 # Options of the vote's own detector that must equal the detect stage's for its faces to be reused.
 SHARED_DETECTOR_OPTIONS = ("max_side", "proposal_score", "score_threshold", "window", "window_px", "max_faces")

@@ -7,9 +7,15 @@ the component's constructor.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Real portraits need SD 1.5; `tiny` (a random test model) only when asked for by name.
+DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+TEST_MODELS = frozenset({"tiny", "tiny-sdxl"})  # = components.diffusion.base_model.TEST_MODELS
+ADAPTER_FILE = "adapter.safetensors"
 
 
 class StageConfig(BaseModel):
@@ -122,12 +128,21 @@ class EmbedConfig(StageConfig):
 
 
 class BaseModelConfig(StageConfig):
-    """Which Stable Diffusion 1.5 weights: "tiny" (test model), a local path, or a cached hub id."""
+    """Which Stable Diffusion weights: a cached hub id (default SD 1.5), a local path, or "tiny" (test model)."""
 
     backend: str = "diffusers"
-    spec: str = "tiny"
+    spec: str = DEFAULT_BASE_MODEL
     trust_pickle: bool = Field(False, description="allow .ckpt/.bin/.pt weights (pickle: only for files you trust)")
     seed: int = Field(0, description="initialisation seed of the tiny test model")
+
+    @property
+    def is_test_model(self) -> bool:
+        return self.spec in TEST_MODELS
+
+    def content_files(self) -> list[str]:
+        """A local file or folder is keyed by what it holds (a hub id by its name: its snapshot is fixed)."""
+        path = Path(self.spec).expanduser()
+        return [str(path)] if not self.is_test_model and path.exists() else []
 
 
 class TrainConfig(StageConfig):
@@ -193,3 +208,29 @@ class TrainFreeConfig(StageConfig):
     adapter: str = Field(description="folder holding adapter.safetensors (from train-adapter)")
     scale: float = Field(0.5, ge=0, le=2)
     face_guidance: float = Field(4.0, ge=0, le=30)
+
+    def adapter_file(self) -> str:
+        return str(Path(self.adapter) / ADAPTER_FILE)
+
+    def content_files(self) -> list[str]:
+        return [self.adapter_file()]
+
+
+class FastConfig(StageConfig):
+    """Fast sampling: an LCM / TCD / Hyper-SD / Lightning LoRA (components.diffusion.fast.load_fast_lora)."""
+
+    backend: Literal["lora"] = "lora"
+    spec: str = Field(min_length=1, description="the LoRA: a .safetensors file, a folder, or a cached hub id")
+    kind: Literal["lcm", "tcd", "hyper", "lightning"] | None = Field(None, description="None = from the name")
+    steps: int | None = Field(None, ge=1, le=50, description="None = the kind's (or the name's) step count")
+    guidance: float | None = Field(None, ge=0, le=30, description="None = the kind's (1 = no CFG)")
+    weight: float = Field(1.0, gt=0, le=2)
+
+
+class MemoryConfig(StageConfig):
+    """GPU memory options of the generation pipeline (components.diffusion.memory.MemoryOptions)."""
+
+    backend: Literal["diffusers"] = "diffusers"
+    vae_tiling: bool = Field(False, description="encode/decode large images tile by tile")
+    vae_slicing: bool = Field(False, description="decode a batch one image at a time")
+    cpu_offload: Literal["none", "model", "sequential"] = Field("none", description="models visit the GPU in turn")

@@ -64,6 +64,9 @@ class DatasetStore:
     def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(f"{self.path}/{name}", filesystem=self.fs, columns=columns)
 
+    def schema(self, name: str) -> pa.Schema:
+        return pq.read_schema(f"{self.path}/{name}", filesystem=self.fs)
+
     def delete(self, name: str) -> None:
         if self.exists(name):
             self.fs.delete_file(f"{self.path}/{name}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 
-from tasks.config import BaseModelConfig
+from tasks.config import TEST_MODELS, BaseModelConfig
 
 
 def pipeline_for(config: BaseModelConfig):
@@ -30,5 +30,5 @@ def _load(spec: str, trust_pickle: bool, seed: int, thread: int):
 
     on_gpu = device() == "cuda"
     pipeline = load_base_model(spec, allow_pickle=trust_pickle, seed=seed,
-                               torch_dtype=torch.float16 if on_gpu and spec != "tiny" else None, device=device())
+                               torch_dtype=torch.float16 if on_gpu and spec not in TEST_MODELS else None, device=device())
     return pipeline

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from components.identity import identity_from_layout
+from tasks.catalog import PARQUET_OUTPUT
 from tasks.config import LoadConfig
 from tasks.records import ERROR, OK, REJECTED, FaceRecord, to_table
-from tasks.storage import digest, write_parquet
+from tasks.digests import digest
+from tasks.storage import write_parquet
 from tasks.workspace import Workspace
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"})
@@ -129,11 +132,11 @@ def ingest(inputs: list[str], root: str, load: LoadConfig, batch_size: int, know
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
         key = digest("ingest", [(r.source, r.sha256, r.status, r.reason) for r in chunk], load.model_dump())
-        output = workspace.stage_file("ingest", key)
+        output = workspace.path(PARQUET_OUTPUT.format(stage="ingest", key=key))
         if not output.exists():
             write_parquet(output, to_table(chunk))
         batches.append(workspace.relative(output))
     return Ingested(batches=batches, skipped_known=skipped, ignored=ignored)
 
 
-ingest_task = task(ingest, name="ingest", cache_policy=None, persist_result=False)
+ingest_task = task(ingest, name="ingest", cache_policy=NO_CACHE, persist_result=False)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
+
+from components.types import Face
 
 OK, REJECTED, ERROR = "ok", "rejected", "error"
 
@@ -96,6 +99,31 @@ class FaceRecord:
 
     def fail(self, status: str, stage: str, reason: str) -> None:
         self.status, self.stage, self.reason = status, stage, reason
+
+    # -- the one place where a component's Face and this record's columns meet --
+
+    def set_face(self, face: Face, scale: float) -> None:
+        """Store a face found in a working copy `scale` times the original in original-photo pixels."""
+        self.bbox = (face.bbox / scale).tolist()
+        self.landmarks = (face.landmarks / scale).tolist()
+        self.detection_score = face.score
+        self.face_width = face.width / scale
+
+    def set_aligned_face(self, face: Face, scale: float) -> None:
+        self.aligned_bbox = (face.bbox / scale).tolist()
+        self.aligned_landmarks = (face.landmarks / scale).tolist()
+
+    def face(self, scale: float) -> Face:
+        """The detected face in a working copy `scale` times the original."""
+        return Face(bbox=np.asarray(self.bbox) * scale, landmarks=np.asarray(self.landmarks) * scale,
+                    score=self.detection_score or 0.0)
+
+    def aligned_face(self, scale: float) -> Face:
+        return Face(bbox=np.asarray(self.aligned_bbox) * scale, landmarks=np.asarray(self.aligned_landmarks) * scale,
+                    score=self.detection_score or 0.0)
+
+    def landmarks68_array(self) -> np.ndarray:
+        return np.asarray(self.landmarks68, dtype=np.float64)
 
 
 FIELDS = [f.name for f in dataclasses.fields(FaceRecord)]

@@ -7,33 +7,18 @@ or the whole file, never half of one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Images are already compressed (PNG/JPEG): compressing them again costs time
 # and saves nothing; the other columns are small and compress well.
 BINARY_COLUMNS = ("data", "image", "mask")
-
-
-def digest(*parts: Any) -> str:
-    """A short stable hash of JSON-able parts (dicts are key-sorted)."""
-    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -57,6 +42,8 @@ def atomic_write_json(path: str | Path, value: Any) -> Path:
 
 
 def write_parquet(path: str | Path, table: pa.Table) -> Path:
+    import pyarrow.parquet as pq  # here, not at the top: `status` imports this module and needs no pyarrow
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -72,7 +59,12 @@ def write_parquet(path: str | Path, table: pa.Table) -> Path:
 
 
 def read_parquet(path: str | Path) -> pa.Table:
-    return pq.read_table(path)
+    """One Parquet file. ParquetFile, not read_table: read_table goes through pyarrow.dataset,
+    which imports pandas (~1 s of a re-run's start-up on these machines)."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        return file.read()
 
 
 def remove_stale_temporaries(root: str | Path) -> list[Path]:

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from components.adapters.base import check_adapter_family
 from components.adapters.id_encoder import DlibIdEncoder
 from components.adapters.train import encode_text, vae_scale_factor
 from components.adapters.types import AdapterWeights
@@ -38,6 +39,7 @@ from components.adapters.weights import build_modules, check_kind, load_state
 
 class AdapterGenerator:
     def __init__(self, pipeline, weights: AdapterWeights):
+        check_adapter_family(pipeline)
         check_kind(weights.kind)
         if weights.config.get("kind") != weights.kind:
             raise ValueError(f"weights kind {weights.kind!r} disagrees with its config {weights.config.get('kind')!r}")

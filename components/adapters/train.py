@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from components.adapters.base import check_adapter_family
 from components.adapters.id_encoder import DLIB_EMBEDDING_DIM, DlibIdEncoder
 from components.adapters.losses import fair_loss, mask_regularised_loss
 from components.adapters.types import ADAPTER_KINDS, AdapterExample, AdapterWeights
@@ -76,6 +77,7 @@ class AdapterTrainer:
         batch_size: int = 1,
         trigger_word: str | None = None,
     ):
+        check_adapter_family(pipeline)
         require(kind in ADAPTER_KINDS, f"unknown adapter kind {kind!r}; kinds: {', '.join(ADAPTER_KINDS)}")
         require(steps >= 1, f"steps must be >= 1, got {steps}")
         require(np.isfinite(lr) and lr > 0, f"lr must be > 0, got {lr}")

@@ -24,7 +24,7 @@ def face_crop(image: np.ndarray, bbox: np.ndarray, fraction: float, flip: bool, 
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
 
-    side = max(1, round((x1 - x0) / fraction))
+    side = crop_side(bbox, fraction)
     left = round((x0 + x1) / 2 - side / 2)
     top = round((y0 + y1) / 2 - side / 2)
     square = _window_with_white_padding(image, left, top, side)
@@ -33,6 +33,12 @@ def face_crop(image: np.ndarray, bbox: np.ndarray, fraction: float, flip: bool, 
     if flip:
         square = square[:, ::-1]
     return np.ascontiguousarray(square)
+
+
+def crop_side(bbox: np.ndarray, fraction: float) -> int:
+    """Side, in the photo's pixels, of the square `face_crop` cuts around `bbox`."""
+    x0, _, x1, _ = (float(v) for v in np.asarray(bbox).reshape(4))
+    return max(1, round((x1 - x0) / fraction))
 
 
 def _window_with_white_padding(image: np.ndarray, left: int, top: int, side: int) -> np.ndarray:

@@ -1,24 +1,36 @@
-"""Text-to-image with the user's face LoRA and an optional style LoRA as PEFT adapters."""
+"""Text-to-image with the user's face LoRA and an optional style LoRA as PEFT adapters.
+
+Works on any family's pipeline (SD 1.5, SDXL): a LoRA made for another family is
+refused (components.diffusion.lora_family). An optional fast-sampling LoRA
+(components.diffusion.fast) is loaded as one more adapter and sets the sampler,
+steps and guidance.
+"""
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
+from components.diffusion.lora_family import check_lora_family
+from components.diffusion.memory import is_offloaded
 from components.diffusion.samplers import check_sampler, scheduler_for
 from components.types import GenerationRequest
 
 FACE_ADAPTER, STYLE_ADAPTER = "face", "style"
 # Key prefixes diffusers' loader routes by; a bare UNet state dict has none of them.
-_ROUTED_PREFIXES = ("unet.", "text_encoder.", "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+_ROUTED_PREFIXES = ("unet.", "text_encoder.", "text_encoder_2.", "lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
 
 
 class PeftGenerator:
-    def __init__(self, pipeline, device: str = "cpu"):
-        self.pipeline = pipeline.to(device)
+    def __init__(self, pipeline, device: str = "cpu", fast=None):
+        """`fast`: a components.diffusion.fast.FastLora, or None for the style's own sampling."""
+        # an offloaded pipeline's hooks move each model to the GPU while it runs: moving it would undo that
+        self.pipeline = pipeline if is_offloaded(pipeline) else pipeline.to(device)
         self.device = device
+        self.fast = fast
 
     def generate(
         self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
@@ -26,30 +38,22 @@ class PeftGenerator:
         """One HxWx3 uint8 image per seed; the pipeline is left without adapters and with its scheduler."""
         check_request(request)
         pipeline = self.pipeline
-        if _adapter_names(pipeline):
-            raise ValueError(f"pipeline already carries LoRA adapters {sorted(_adapter_names(pipeline))}")
+        if self.fast is not None:
+            request = self.fast.apply(request)
         scheduler = scheduler_for(request.sampler, pipeline.scheduler.config)
+        adapters = [(FACE_ADAPTER, face_lora, request.face_weight), (STYLE_ADAPTER, style_lora, request.style_weight)]
+        if self.fast is not None:
+            adapters.append(self.fast.adapter())
         original_scheduler = pipeline.scheduler
-        try:
-            names, weights = [], []
-            for name, lora, weight in (
-                (FACE_ADAPTER, face_lora, request.face_weight),
-                (STYLE_ADAPTER, style_lora, request.style_weight),
-            ):
-                if lora:
-                    _load_adapter(pipeline, lora, name)
-                    names.append(name)
-                    weights.append(float(weight))
-            if names:
-                pipeline.set_adapters(names, adapter_weights=weights)
-            pipeline.scheduler = scheduler
-            images: list[np.ndarray] = []
-            for start in range(0, len(request.seeds), request.batch_size):
-                images.extend(self._generate_batch(request, request.seeds[start : start + request.batch_size]))
-            return images
-        finally:
-            pipeline.scheduler = original_scheduler
-            _remove_adapters(pipeline, (FACE_ADAPTER, STYLE_ADAPTER))
+        with loras_loaded(pipeline, [(name, lora, weight) for name, lora, weight in adapters if lora]):
+            try:
+                pipeline.scheduler = scheduler
+                images: list[np.ndarray] = []
+                for start in range(0, len(request.seeds), request.batch_size):
+                    images.extend(self._generate_batch(request, request.seeds[start : start + request.batch_size]))
+                return images
+            finally:
+                pipeline.scheduler = original_scheduler
 
     def _generate_batch(self, request: GenerationRequest, seeds: list[int]) -> list[np.ndarray]:
         # One CPU generator per image: its initial noise depends on its seed only,
@@ -100,7 +104,25 @@ def check_request(request: GenerationRequest) -> None:
     check_sampler(request.sampler)
 
 
+@contextmanager
+def loras_loaded(pipeline, loras):
+    """Each (name, state_dict, weight) loaded as a named adapter at its weight for the duration;
+    the pipeline is left without adapters (also when loading fails)."""
+    if _adapter_names(pipeline):
+        raise ValueError(f"pipeline already carries LoRA adapters {sorted(_adapter_names(pipeline))}")
+    names = [name for name, _, _ in loras]
+    try:
+        for name, lora, _ in loras:
+            _load_adapter(pipeline, lora, name)
+        if loras:
+            pipeline.set_adapters(names, adapter_weights=[float(weight) for _, _, weight in loras])
+        yield
+    finally:
+        _remove_adapters(pipeline, names)
+
+
 def _load_adapter(pipeline, lora: dict, name: str) -> None:
+    check_lora_family(lora, pipeline, name)
     try:
         pipeline.load_lora_weights(as_pipeline_lora(lora), adapter_name=name)
     except Exception as error:  # diffusers raises ValueError, KeyError, IndexError... for foreign dicts

@@ -1,4 +1,9 @@
-"""LoRA fine-tuning of the UNet on a user's curated face crops (diffusers/PEFT recipe).
+"""LoRA fine-tuning of a face on a user's curated crops (diffusers' LoRA recipe, SD 1.5 or SDXL).
+
+The UNet always gets a LoRA; the text encoders (one for SD 1.5, two for SDXL)
+optionally too. What differs between families (text conditioning, SDXL's
+add_time_ids, VAE precision, default resolution) comes from the pipeline's
+`Family` (components.diffusion.family).
 
 Every random draw of step k comes from (seed, k), and checkpoints hold the
 LoRA weights, the AdamW moments and the LR-schedule position, so a run resumed
@@ -14,7 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from components.diffusion.augment import face_crop
+from components.diffusion.augment import crop_side, face_crop
+from components.diffusion.family import family_of
+from components.diffusion.memory import is_offloaded
 from components.diffusion.training_state import (
     OPTIMIZERS,
     make_optimizer,
@@ -30,8 +37,9 @@ from components.protocols import CheckpointStore
 from components.types import LoraWeights, TrainingExample
 
 TRAINING_ADAPTER = "portrait_lora_training"  # not "train": that name clashes with nn.Module.train
-CHECKPOINT_FORMAT = "portrait-lora-checkpoint/2"
+CHECKPOINT_FORMAT = "portrait-lora-checkpoint/3"
 MAX_GRAD_NORM = 1.0
+TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")  # CLIP attention, as diffusers' scripts
 
 
 class LoraTrainer:
@@ -43,7 +51,7 @@ class LoraTrainer:
         alpha: int = 32,
         learning_rate: float = 1.5e-4,
         steps: int = 200,
-        resolution: int = 512,
+        resolution: int | None = None,
         batch_size: int = 1,
         seed: int = 42,
         checkpoint_every: int = 50,
@@ -52,10 +60,18 @@ class LoraTrainer:
         flip: bool = True,
         gradient_checkpointing: bool = False,
         optimizer: str = "adamw",
+        train_text_encoder: bool = False,
+        text_encoder_learning_rate: float | None = None,
     ):
+        """`resolution` None: the family's (512 for SD 1.5, 1024 for SDXL). `train_text_encoder`: LoRAs on
+        every text encoder of the family too, at `text_encoder_learning_rate` (None: `learning_rate`)."""
+        self.family = family_of(pipeline)
+        resolution = self.family.default_resolution if resolution is None else resolution
         require(rank >= 1, f"rank must be >= 1, got {rank}")
         require(alpha > 0, f"alpha must be > 0, got {alpha}")
         require(learning_rate > 0, f"learning_rate must be > 0, got {learning_rate}")
+        require(text_encoder_learning_rate is None or text_encoder_learning_rate > 0,
+                f"text_encoder_learning_rate must be > 0, got {text_encoder_learning_rate}")
         require(steps >= 1, f"steps must be >= 1, got {steps}")
         require(resolution >= 8 and resolution % 8 == 0, f"resolution must be a multiple of 8, got {resolution}")
         require(batch_size >= 1, f"batch_size must be >= 1, got {batch_size}")
@@ -73,6 +89,8 @@ class LoraTrainer:
         self.flip = bool(flip)
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.optimizer = optimizer
+        self.text_encoders = self.family.text_encoders if train_text_encoder else ()
+        self.text_encoder_learning_rate = float(text_encoder_learning_rate or learning_rate)
 
     def train(
         self,
@@ -81,38 +99,49 @@ class LoraTrainer:
         progress: Callable[[int, int, float], None] | None = None,
     ) -> LoraWeights:
         _check_examples(examples)
-        unet = self.pipeline.unet
-        if getattr(unet, "peft_config", None):
-            raise ValueError(f"the UNet already carries adapters {list(unet.peft_config)}; unload them before training")
-        saved = snapshot_training_flags(self.pipeline)
+        pipeline = self.pipeline
+        if is_offloaded(pipeline):
+            raise ValueError("the pipeline has CPU offload on (a generation option); train on one without it")
+        loaded = {name: adapters for name, adapters in pipeline.get_list_adapters().items() if adapters}
+        if loaded:
+            raise ValueError(f"the pipeline already carries adapters {loaded}; unload them before training")
+        saved = snapshot_training_flags(pipeline)
+        vae_dtype = pipeline.vae.dtype
         try:
-            named_params = self._attach_adapter(unet)
-            params = [p for _, p in named_params]
-            optimizer = make_optimizer(self.optimizer, params, self.learning_rate)
+            named_params = self._attach_adapters()
+            optimizer = make_optimizer(self.optimizer, self._param_groups(named_params), self.learning_rate)
             if self.gradient_checkpointing:  # recompute activations in backward: less memory, ~20-30% slower
-                unet.enable_gradient_checkpointing()
+                self._set_gradient_checkpointing(True)
+            if self.family.vae_needs_fp32(pipeline.vae):
+                pipeline.vae.to(dtype=torch.float32)
             lr_scheduler = _cosine_schedule(optimizer, self.steps)
             start, losses = restore_training_state(checkpoints, fmt=CHECKPOINT_FORMAT, settings=self._settings(),
                                                    named=named_params, optimizer=optimizer,
                                                    lr_scheduler=lr_scheduler, what="LoRA")
-            captions = _encode_captions(self.pipeline, examples)
-            noise_scheduler = training_noise_scheduler(self.pipeline.scheduler.config)
-            unet.train()
-            optimise(start=start, steps=self.steps, losses=losses, params=params, optimizer=optimizer,
-                     max_grad_norm=MAX_GRAD_NORM, lr_scheduler=lr_scheduler,
+            captions = {} if self.text_encoders else self._encode_frozen_captions(examples)
+            noise_scheduler = training_noise_scheduler(pipeline.scheduler.config)
+            for model in self._trained_models():
+                model.train()
+            optimise(start=start, steps=self.steps, losses=losses, params=[p for _, p in named_params],
+                     optimizer=optimizer, max_grad_norm=MAX_GRAD_NORM, lr_scheduler=lr_scheduler,
                      step_loss=lambda step: self._train_step(step, examples, captions, noise_scheduler),
                      checkpoint_every=self.checkpoint_every, progress=progress,
                      save_checkpoint=None if checkpoints is None else lambda done: checkpoints.save(
                          done, pack_training_state(fmt=CHECKPOINT_FORMAT, step=done, settings=self._settings(),
                                                    named=named_params, optimizer=optimizer, losses=losses,
                                                    lr_scheduler=lr_scheduler)))
-            state_dict = self._export_diffusers_lora(unet)
+            exported = {name: self._export_diffusers_lora(getattr(pipeline, name))
+                        for name in ("unet", *self.text_encoders)}
         finally:
             if self.gradient_checkpointing:
-                unet.disable_gradient_checkpointing()
-            _remove_training_adapter(unet)
-            restore_training_flags(self.pipeline, saved)
-        return LoraWeights(state_dict=state_dict, rank=self.rank, alpha=self.alpha, steps=self.steps, losses=losses)
+                self._set_gradient_checkpointing(False)
+            if pipeline.vae.dtype != vae_dtype:
+                pipeline.vae.to(dtype=vae_dtype)
+            _remove_training_adapters(pipeline)
+            restore_training_flags(pipeline, saved)
+        unet_lora = exported.pop("unet")
+        return LoraWeights(state_dict=unet_lora, rank=self.rank, alpha=self.alpha, steps=self.steps, losses=losses,
+                           text_encoder_state_dicts=exported, family=self.family.name)
 
     # -- one step ---------------------------------------------------------------
 
@@ -129,10 +158,12 @@ class LoraTrainer:
             face_crop(examples[i].image, examples[i].bbox, float(f), bool(flip), self.resolution)
             for i, f, flip in zip(picks, fractions, flips)
         ]
+        # The photo pixels each crop was made from (SDXL's original-size conditioning).
+        sides = [crop_side(examples[i].bbox, float(f)) for i, f in zip(picks, fractions)]
         pixels = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         with torch.no_grad():
             posterior = vae.encode(pixels.to(device, vae.dtype)).latent_dist
-            latents = posterior.sample(generator=generator) * vae.config.scaling_factor
+            latents = (posterior.sample(generator=generator) * vae.config.scaling_factor).to(unet.dtype)
         # Draw on the CPU generator, then move: same numbers on any device.
         noise = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(device, latents.dtype)
         timesteps = torch.randint(
@@ -146,39 +177,76 @@ class LoraTrainer:
             target = noise_scheduler.get_velocity(latents, noise, timesteps)
         else:
             raise ValueError(f"unsupported prediction_type {prediction_type!r}")
-        cond = torch.cat([captions[examples[i].caption] for i in picks]).to(device, unet.dtype)
-        prediction = unet(noisy, timesteps, encoder_hidden_states=cond).sample
+        texts = [examples[i].caption for i in picks]
+        if captions:  # frozen text encoders: encoded once
+            text = {key: torch.cat([captions[t][key] for t in texts]) for key in captions[texts[0]]}
+        else:
+            text = self.family.encode_captions(self.pipeline, texts)
+        conditioning = self.family.unet_kwargs(text, original_sizes=[(s, s) for s in sides],
+                                               resolution=self.resolution, device=device, dtype=unet.dtype)
+        prediction = unet(noisy, timesteps, **conditioning).sample
         return F.mse_loss(prediction.float(), target.float(), reduction="mean")
+
+    def _encode_frozen_captions(self, examples: list[TrainingExample]) -> dict[str, dict[str, torch.Tensor]]:
+        with torch.no_grad():
+            return {caption: self.family.encode_captions(self.pipeline, [caption])
+                    for caption in dict.fromkeys(e.caption for e in examples)}
 
     # -- adapter ------------------------------------------------------------------
 
-    def _attach_adapter(self, unet) -> list[tuple[str, torch.nn.Parameter]]:
-        from peft import LoraConfig
+    def _trained_models(self) -> list:
+        return [self.pipeline.unet, *(getattr(self.pipeline, name) for name in self.text_encoders)]
 
-        for model in (unet, self.pipeline.vae, self.pipeline.text_encoder):
-            model.requires_grad_(False)
-        config = LoraConfig(
-            r=self.rank,
-            lora_alpha=self.alpha,
-            init_lora_weights="gaussian",
-            target_modules=list(self.target_modules),
-        )
+    def _set_gradient_checkpointing(self, on: bool) -> None:
+        unet, *text_encoders = self._trained_models()
+        unet.enable_gradient_checkpointing() if on else unet.disable_gradient_checkpointing()
+        for model in text_encoders:  # transformers 5 spelling
+            model.activation_checkpointing_enable() if on else model.activation_checkpointing_disable()
+
+    def _attach_adapters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """LoRA on the UNet (and the text encoders when asked); the trainable parameters, named by model."""
+        pipeline = self.pipeline
+        for model in pipeline.components.values():
+            if isinstance(model, torch.nn.Module):
+                model.requires_grad_(False)
+        unet = pipeline.unet
         # PEFT's init draws from the global RNG: seed it locally, restore the caller's state.
         fork_devices = [] if unet.device.type == "cpu" else None
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(self.seed)
-            unet.add_adapter(config, adapter_name=TRAINING_ADAPTER)
-        if unet.dtype != torch.float32:  # train LoRA in fp32 on a half-precision UNet
-            from diffusers.training_utils import cast_training_params
+            unet.add_adapter(self._lora_config(self.target_modules), adapter_name=TRAINING_ADAPTER)
+            for name in self.text_encoders:
+                getattr(pipeline, name).add_adapter(self._lora_config(TEXT_ENCODER_TARGETS),
+                                                    adapter_name=TRAINING_ADAPTER)
+        named = []
+        for name, model in zip(("unet", *self.text_encoders), self._trained_models()):
+            if model.dtype != torch.float32:  # train LoRA in fp32 on a half-precision model
+                from diffusers.training_utils import cast_training_params
 
-            cast_training_params(unet, dtype=torch.float32)
-        named = [(n, p) for n, p in unet.named_parameters() if p.requires_grad]
-        if not named:
-            raise ValueError(f"no UNet module matched target_modules {self.target_modules}")
+                cast_training_params(model, dtype=torch.float32)
+            params = [(f"{name}.{n}", p) for n, p in model.named_parameters() if p.requires_grad]
+            if not params:
+                raise ValueError(f"no {name} module matched the LoRA target modules")
+            named += params
         return named
 
-    def _export_diffusers_lora(self, unet) -> dict[str, torch.Tensor]:
-        """The adapter as diffusers-format tensors, ready for save_lora_weights.
+    def _lora_config(self, target_modules):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.rank, lora_alpha=self.alpha, init_lora_weights="gaussian",
+                          target_modules=list(target_modules))
+
+    def _param_groups(self, named) -> list[dict]:
+        """The UNet's LoRA at learning_rate, the text encoders' at text_encoder_learning_rate."""
+        unet = [p for n, p in named if n.startswith("unet.")]
+        text = [p for n, p in named if not n.startswith("unet.")]
+        groups = [{"params": unet, "lr": self.learning_rate}]
+        if text:
+            groups.append({"params": text, "lr": self.text_encoder_learning_rate})
+        return groups
+
+    def _export_diffusers_lora(self, model) -> dict[str, torch.Tensor]:
+        """One model's adapter as diffusers-format tensors, ready for save_lora_weights.
 
         The alpha/rank scale is folded into the up weights: diffusers loads a
         LoRA without alpha metadata at scale 1 (alpha == rank), so this keeps
@@ -187,14 +255,15 @@ class LoraTrainer:
         from diffusers.utils import convert_state_dict_to_diffusers
         from peft.utils import get_peft_model_state_dict
 
-        peft_sd = get_peft_model_state_dict(unet, adapter_name=TRAINING_ADAPTER)
-        state_dict = convert_state_dict_to_diffusers(peft_sd)
         scale = self.alpha / self.rank
-        out = {}
-        for key, tensor in state_dict.items():
-            tensor = tensor.detach().to("cpu")
-            out[key] = (tensor * scale if ".lora.up." in key else tensor.clone()).contiguous()
-        return out
+        peft_sd = {key: (tensor.detach().to("cpu") * scale if ".lora_B." in key else tensor.detach().to("cpu").clone())
+                   for key, tensor in get_peft_model_state_dict(model, adapter_name=TRAINING_ADAPTER).items()}
+        out = {key: tensor.contiguous() for key, tensor in convert_state_dict_to_diffusers(peft_sd).items()}
+        if model is self.pipeline.unet:
+            return out
+        # transformers 5 flattened CLIPTextModel; LoRA files (diffusers before it, ComfyUI, A1111) name
+        # its layers under "text_model.", and diffusers strips that prefix again when loading.
+        return {key if key.startswith("text_model.") else f"text_model.{key}": tensor for key, tensor in out.items()}
 
     # -- checkpoints ----------------------------------------------------------------
 
@@ -212,6 +281,9 @@ class LoraTrainer:
             "face_fraction": list(self.face_fraction),
             "flip": self.flip,
             "optimizer": self.optimizer,
+            "family": self.family.name,
+            "text_encoders": list(self.text_encoders),
+            "text_encoder_learning_rate": self.text_encoder_learning_rate,
         }
 
 def _cosine_schedule(optimizer, steps: int):
@@ -220,25 +292,12 @@ def _cosine_schedule(optimizer, steps: int):
     return get_scheduler("cosine", optimizer, num_warmup_steps=0, num_training_steps=steps)
 
 
-def _encode_captions(pipeline, examples: list[TrainingExample]) -> dict[str, torch.Tensor]:
-    """Text-encoder output per distinct caption; the encoder is frozen, so once is enough."""
-    tokenizer, encoder = pipeline.tokenizer, pipeline.text_encoder
-    out = {}
-    with torch.no_grad():
-        for caption in dict.fromkeys(e.caption for e in examples):
-            ids = tokenizer(
-                caption, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
-            ).input_ids
-            out[caption] = encoder(ids.to(encoder.device))[0]
-    return out
+def _remove_training_adapters(pipeline) -> None:
+    """Drop the training adapters and PEFT's wrapper layers from every model: as before training.
 
-
-def _remove_training_adapter(unet) -> None:
-    """Drop the training adapter and PEFT's wrapper layers: the UNet is as before training."""
-    if getattr(unet, "peft_config", None) and TRAINING_ADAPTER in unet.peft_config:
-        unet.delete_adapters(TRAINING_ADAPTER)
-    if getattr(unet, "_hf_peft_config_loaded", False) or hasattr(unet, "peft_config"):
-        unet.unload_lora()
+    Training starts only on a pipeline without adapters, so removing all of them is safe.
+    """
+    pipeline.unload_lora_weights()
 
 
 def _check_examples(examples: list[TrainingExample]) -> None:

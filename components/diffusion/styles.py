@@ -32,6 +32,11 @@ class Style(BaseModel):
     width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
     height: int = Field(default=512, ge=64, le=2048, multiple_of=8)
 
+    def content_files(self) -> list[str]:
+        """The style LoRA is keyed by its content: replacing the file regenerates."""
+        # The library makes a local LoRA path absolute; a hub id stays an id.
+        return [self.lora] if self.lora and self.lora.startswith("/") else []
+
     @field_validator("prompt")
     @classmethod
     def _has_trigger(cls, prompt: str) -> str:

@@ -129,7 +129,8 @@ def training_noise_scheduler(config):
 
 
 def snapshot_training_flags(pipeline) -> dict:
-    models = {"unet": pipeline.unet, "vae": pipeline.vae, "text_encoder": pipeline.text_encoder}
+    """Train/eval mode and requires_grad of every model of the pipeline (one or two text encoders...)."""
+    models = {name: model for name, model in pipeline.components.items() if isinstance(model, torch.nn.Module)}
     return {name: (model.training, {n: p.requires_grad for n, p in model.named_parameters()})
             for name, model in models.items()}
 

@@ -44,16 +44,8 @@ def synthetic_examples(per_person: int = 3) -> list[AdapterExample]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread while these tests run (restored after each module, so the rest of a
-    whole-suite session keeps its setting): on the shared 2-core box two OpenMP threads
-    competing with other processes made the tiny model ~40x slower (measured 0.55 vs 24 steps/s)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread_per_module(one_torch_thread):
+    """Every adapter test module on one torch thread (tests/conftest.py: one_torch_thread)."""
 
 
 @pytest.fixture(scope="session")

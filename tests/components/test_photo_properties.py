@@ -19,7 +19,8 @@ from PIL import Image
 from components.photo import decode_photo
 from components.types import PhotoError
 from tasks.config import LoadConfig
-from tasks.curation import STAGES, apply_stage
+from tasks.catalog import CURATION_STAGES
+from tasks.curation import apply_stage
 from tasks.records import ERROR, OK, REJECTED, FaceRecord
 
 # PIL warns (UserWarning) about corrupt EXIF/TIFF metadata in fuzzed files; that is expected here.
@@ -209,8 +210,8 @@ def run_all_stages(inputs: list[bytes]) -> list[FaceRecord]:
     records = [FaceRecord(source=f"photo-{i}", sha256=hashlib.sha256(d).hexdigest(), data=d)
                for i, d in enumerate(inputs)]
     batch = list(records)
-    for stage, (_, config_type, _) in STAGES.items():
-        apply_stage(stage, batch, config_type(), DEFAULT_LOAD)
+    for stage in CURATION_STAGES:
+        apply_stage(stage.name, batch, stage.config_class(), DEFAULT_LOAD)
     assert batch == records and [r.source for r in batch] == [f"photo-{i}" for i in range(len(inputs))]
     for record in batch:
         assert record.status in (OK, REJECTED, ERROR)
@@ -218,7 +219,7 @@ def run_all_stages(inputs: list[bytes]) -> list[FaceRecord]:
             assert record.reason == "" and record.image is not None and len(record.embedding) == 128
         else:
             assert record.reason.strip(), f"{record.status} without a reason at {record.stage}"
-            assert record.stage in STAGES
+            assert record.stage in {s.name for s in CURATION_STAGES}
             # decoder internals must not leak as the reason (e.g. "orient failed: IndexError: ...")
             assert not record.reason.startswith(f"{record.stage} failed:"), record.reason
     return batch

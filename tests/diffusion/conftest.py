@@ -85,3 +85,35 @@ def trained(tiny_pipeline, examples):
         examples, store, lambda step, total, loss: calls.append((step, total, loss))
     )
     return weights, store, calls, before, render(tiny_pipeline)
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory):
+    """saved_model(pipeline, name) -> a folder holding the pipeline as diffusers safetensors (saved once)."""
+    folders = {}
+
+    def save(pipeline, name: str):
+        if name not in folders:
+            folders[name] = tmp_path_factory.mktemp(name)
+            pipeline.save_pretrained(folders[name], safe_serialization=True)
+        return folders[name]
+
+    return save
+
+
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch):
+    """Point HOME and the ModelScope cache at empty folders and force offline hub access."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl():
+    from components.diffusion.tiny import build_tiny_sdxl_pipeline
+
+    return build_tiny_sdxl_pipeline(seed=0)
+

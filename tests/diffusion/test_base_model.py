@@ -5,21 +5,12 @@ from components.diffusion.base_model import BaseModelNotFound, load_base_model
 from tests.diffusion.conftest import render
 
 
-@pytest.fixture(autouse=True)
-def empty_caches(tmp_path, monkeypatch):
-    """Point HOME and the ModelScope cache at empty folders and force offline hub access."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+pytestmark = pytest.mark.usefixtures("empty_caches")
 
 
 @pytest.fixture(scope="module")
-def saved_tiny(tmp_path_factory, tiny_pipeline):
-    folder = tmp_path_factory.mktemp("tiny-sd")
-    tiny_pipeline.save_pretrained(folder, safe_serialization=True)
-    return folder
+def saved_tiny(saved_model, tiny_pipeline):
+    return saved_model(tiny_pipeline, "tiny-sd")
 
 
 def test_tiny_is_the_test_model():

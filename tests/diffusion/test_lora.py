@@ -87,15 +87,15 @@ def test_exported_lora_reproduces_the_trained_adapter(tiny_pipeline, examples, m
     import components.diffusion.lora as lora_module
     from tests.diffusion.conftest import render
 
-    remove = lora_module._remove_training_adapter
-    monkeypatch.setattr(lora_module, "_remove_training_adapter", lambda unet: None)
+    remove = lora_module._remove_training_adapters
+    monkeypatch.setattr(lora_module, "_remove_training_adapters", lambda pipeline: None)
     try:
         weights = LoraTrainer(tiny_pipeline, rank=4, alpha=32, learning_rate=5e-3, steps=3, resolution=32).train(
             examples
         )
         with_training_adapter = render(tiny_pipeline)
     finally:
-        remove(tiny_pipeline.unet)
+        remove(tiny_pipeline)
     base = render(tiny_pipeline)
     try:
         tiny_pipeline.load_lora_weights(as_pipeline_lora(weights.state_dict), adapter_name="x")

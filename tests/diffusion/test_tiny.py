@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from components.diffusion.tiny import TEST_MODEL_LABEL, build_tiny_pipeline
+from components.diffusion.test_models import TEST_MODEL_LABEL
+from components.diffusion.tiny import build_tiny_pipeline
 from tests.diffusion.conftest import render
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from flows.cli import main
-from flows.curate import run_curation
+from flows.curate import curate_flow
 from flows.config import CurationConfig
 from flows.portrait import portrait_flow
 from tasks.config import TrainFreeConfig
@@ -27,7 +27,7 @@ def dataset(tmp_path_factory, faces_dir):
             im.thumbnail((1000, 1000))
             im.convert("RGB").save(folder / name, quality=92)
     out = tmp_path_factory.mktemp("curated")
-    run_curation([str(folder)], str(out), CurationConfig(progress=False))
+    curate_flow(inputs=[str(folder)], out=str(out), config=CurationConfig(progress=False))
     return folder, out
 
 
@@ -48,7 +48,7 @@ def test_adapter_saved_with_report_and_loss_curve(adapter):
     assert info["identities"] == 2  # obama's three photos cluster together, biden apart
     report = (out / "report.html").read_text()
     assert "loss per step" in report and report.count("data:image/png;base64,") == 1
-    assert list((out / "checkpoints").rglob("step-*.safetensors"))
+    assert list(out.glob("adapters/*/checkpoints/step-*.safetensors"))
 
 
 def test_training_again_reuses_the_adapter(adapter):

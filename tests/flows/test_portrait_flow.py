@@ -12,13 +12,14 @@ from PIL import Image
 from flows.cli import main
 from flows.portrait import portrait_flow
 from flows.portrait_config import PortraitConfig
-from tasks.config import GenerateConfig, RankConfig, TrainConfig
+from tasks.config import BaseModelConfig, GenerateConfig, RankConfig, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def tiny_config(user: str, **overrides) -> PortraitConfig:
-    fields = dict(user=user, style="studio_headshot", train=TrainConfig(resolution=64, checkpoint_every=2),
+    fields = dict(user=user, style="studio_headshot", base=BaseModelConfig(spec="tiny"),
+                  train=TrainConfig(resolution=64, checkpoint_every=2),
                   train_steps=4, generate=GenerateConfig(num_images=3, resolution=64, steps=2),
                   rank=RankConfig(keep=2))
     fields.update(overrides)
@@ -114,3 +115,19 @@ def test_bad_arguments_fail_before_any_work(tmp_path, capsys):
     assert main(base + ["--user", "dave", "--style", "studio_headshot", "--resolution", "100"]) == 2
     assert not (tmp_path / "out").exists()
 
+
+
+def test_artifacts_are_keyed_by_user_and_job(obama_photos, tmp_path):
+    from flows.artifacts import artifact_key
+    from tests.flows.test_curate_flow import artifacts_with_key
+
+    config = tiny_config("Zoe_1").model_copy(update={"job": "first", "generate": GenerateConfig(
+        num_images=1, resolution=64, steps=1), "rank": RankConfig(keep=1)})
+    summary = portrait_flow(photos=[str(obama_photos)], out=str(tmp_path), config=config)
+    assert summary["job"] == str(tmp_path / "Zoe_1" / "first")
+    key = artifact_key("portrait", "Zoe_1", "first")
+    assert key != artifact_key("portrait", "zoe_1", "first") and key.startswith("portrait-zoe-1-first-")
+    [table] = artifacts_with_key(key)
+    assert "seed" in str(table.data)
+    [summary_artifact] = artifacts_with_key(f"{key}-summary")
+    assert "not real portraits" in summary_artifact.data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from flows.cli import main
 from flows.portrait import portrait_flow
 from flows.rerun import parse_sets, with_overrides
-from tasks.curation import STAGES
+from tasks.catalog import CURATION, job_stage_names
+
+STAGES = job_stage_names(CURATION)
 from tests.flows.test_portrait_flow import tiny_config
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -101,3 +104,55 @@ def test_set_values_are_typed_and_validated():
         with_overrides(config, "rank", {"keep": -1})
     with pytest.raises(ValueError, match="key=value"):
         parse_sets(["keep"])
+
+
+def test_a_deleted_artefact_shows_missing_and_is_computed_again(job, capsys):
+    _, _, root = job
+    record = json.loads((root / "runs" / "portrait.json").read_text())
+    (root / record["stages"]["fuse"]["outputs"][0]).unlink()
+    assert main(["status", str(root)]) == 0
+    fuse_line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("fuse"))
+    assert "missing" in fuse_line
+    assert main(["rerun", str(root), "--stage", "rank"]) == 0
+    ran = states(root)
+    assert ran["fuse"] == "done" and ran["rank"] == "done" and ran["generate"] == "cached"
+
+
+def test_a_moved_job_reports_and_reruns_only_what_ran(job, tmp_path, capsys):
+    _, _, root = job
+    moved = tmp_path / "elsewhere" / "erin"
+    shutil.copytree(root, moved)
+    assert main(["status", str(moved)]) == 0
+    out = capsys.readouterr().out
+    assert "stale" not in out and "missing" not in out
+    assert main(["rerun", str(moved), "--stage", "rank", "--set", "keep=2"]) == 0
+    ran = states(moved)
+    assert ran["rank"] == "done"
+    assert {ran[s] for s in (*STAGES, "train", "generate", "select", "fuse")} == {"cached"}
+    assert (moved / "results.parquet").is_file()
+
+
+def test_every_generated_image_is_in_the_results(job):
+    _, _, root = job
+    results = pd.read_parquet(root / "results.parquet")
+    assert results.image.notna().all() and len(results) == 3
+    assert (results.kept == results["rank"].notna()).all()
+    assert (results[~results.kept].reason != "").all()
+
+
+PICKLE_MARKERS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def test_no_pickle_anywhere_in_a_job_folder(job):
+    """Results are the artefacts themselves (Parquet, safetensors, PNG, JSON): nothing is pickled."""
+    _, _, root = job
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        head = path.read_bytes()[:2]
+        assert head not in PICKLE_MARKERS, f"{path} starts like a pickle"
+        assert path.suffix not in (".pkl", ".pickle", ".pt", ".bin", ".ckpt"), path
+        if path.suffix == ".json":
+            text = path.read_text()
+            assert '"pickle"' not in text and "gASV" not in text, f"{path} holds a pickled result"
+    assert not (root / ".prefect").exists()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from flows.config import CurationConfig
-from flows.curate import run_curation
+from flows.curate import curate_flow
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
@@ -18,7 +18,7 @@ RUN_DEPENDENT: tuple[str, ...] = ()
 def curated(photos, out, runner: str) -> pd.DataFrame:
     # batch_size=1: one task per photo and stage, so both workers of each runner get work.
     config = CurationConfig(runner=runner, workers=2, batch_size=1, progress=False)
-    result = run_curation([str(photos)], str(out), config)
+    result = curate_flow(inputs=[str(photos)], out=str(out), config=config)
     assert result["counts"] == {"ok": 3, "rejected": 1}
     data = pd.read_parquet(out / "faces")
     return data.drop(columns=list(RUN_DEPENDENT)).sort_values("source").reset_index(drop=True)

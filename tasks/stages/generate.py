@@ -1,0 +1,32 @@
+"""generate: images in the style with the face LoRA (and the style's LoRA), one seed each."""
+
+from __future__ import annotations
+
+from components import registry
+from components.diffusion.styles import Style, build_prompt
+from components.types import GenerationRequest
+from tasks.config import BaseModelConfig, GenerateConfig
+from tasks.diffusion_models import device, pipeline_for
+from tasks.gpu import GpuConfig, gpu_slot
+from tasks.imaging import encode_png
+from tasks.portrait_rows import curated_ok, generated_rows, write_rows
+from tasks.workspace import Workspace
+
+
+def generate_images(root: str, output: str, inputs: dict[str, str], generate: GenerateConfig, base: BaseModelConfig,
+                    style: Style, gpu: GpuConfig | None = None) -> None:
+    from safetensors.torch import load_file
+
+    records = curated_ok(root, inputs["curate"])
+    prompt, negative = build_prompt(style, records[0].trigger_word or "a person")
+    size = generate.resolution
+    seeds = [generate.seed + i for i in range(generate.num_images)]
+    request = GenerationRequest(
+        prompt=prompt, negative_prompt=negative, seeds=seeds, steps=generate.steps or style.steps,
+        guidance=style.guidance, width=size or style.width, height=size or style.height, sampler=style.sampler,
+        face_weight=style.face_weight, style_weight=style.style_weight, batch_size=generate.batch_size)
+    style_weights = load_file(style.lora) if style.lora else None
+    with gpu_slot(gpu):
+        generator = registry.create("generate", generate.backend, pipeline=pipeline_for(base), device=device())
+        images = generator.generate(request, load_file(Workspace(root).path(inputs["train"])), style_weights)
+    write_rows(root, output, generated_rows(seeds, [encode_png(i) for i in images], style.name, prompt, negative))

@@ -1,0 +1,19 @@
+"""quality: a score in [0, 1] from measured properties; photos below the threshold are rejected."""
+
+from __future__ import annotations
+
+from components.types import Rejected
+from tasks import models
+from tasks.config import LoadConfig, QualityConfig
+from tasks.imaging import decode_png
+from tasks.records import FaceRecord
+
+
+def quality(record: FaceRecord, config: QualityConfig, load: LoadConfig) -> None:
+    with models.borrow("quality", config) as scorer:
+        result = scorer.score(decode_png(record.image), record.landmarks68_array(), record.face_width,
+                              record.detection_score)
+        weakest = scorer.weakest(result.parts)
+    record.quality, record.quality_parts = result.score, dict(result.parts)
+    if result.score < config.threshold:
+        raise Rejected(f"quality {result.score:.2f} below {config.threshold:.2f} (weakest: {weakest})")

@@ -1,0 +1,17 @@
+"""tag: gender, age, the trigger word and attribute tags of the crop."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks import models
+from tasks.config import LoadConfig, TagConfig
+from tasks.imaging import decode_png
+from tasks.records import FaceRecord
+
+
+def tag(record: FaceRecord, config: TagConfig, load: LoadConfig) -> None:
+    with models.borrow("tag", config) as tagger:
+        tags = tagger.tag(decode_png(record.image), np.asarray(record.crop_bbox), record.landmarks68_array())
+    record.gender, record.age, record.trigger_word = tags.gender, tags.age, tags.trigger_word
+    record.tags = [*tags.tags, *record.tags]

@@ -13,10 +13,11 @@ export OMP_WAIT_POLICY := PASSIVE
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-seed.txt
+$(VENV)/.installed: requirements.txt requirements-seed.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-seed.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # The portrait job on the embedded defaults: the tiny random test model (no real

@@ -17,8 +17,10 @@ from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
     "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
-               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter"},
-    "detect": {"dlib-hog": "components.detection:DlibHogDetector"},
+               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter",
+               "yunet-vote": "components.verified_faces:YuNetVoteOrienter"},
+    "detect": {"dlib-hog": "components.detection:DlibHogDetector",
+               "yunet": "components.verified_faces:YuNetDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},

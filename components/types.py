@@ -46,6 +46,14 @@ class Orientation:
 
 
 @dataclass(frozen=True)
+class UprightFaces:
+    """The orientation vote's result together with the faces it found at the chosen rotation."""
+
+    orientation: Orientation
+    faces: list[Face]  # sorted by area, largest first, in the coordinates of the photo turned by `rotation`
+
+
+@dataclass(frozen=True)
 class Alignment:
     roll: float  # degrees the photo was rotated (counter-clockwise) to level the eyes
     face: Face  # the face re-detected in the levelled frame

@@ -83,9 +83,9 @@ def load_models(config) -> None:
     from tasks.diffusion_models import pipeline_for
 
     pipeline_for(config.base)
-    with models.borrow("fuse", config.fuse, detector="detect:dlib-hog"):
+    with models.borrow("fuse", config.fuse):
         pass
-    with models.borrow("rank", config.rank, detector="detect:dlib-hog", embedder="embed:dlib-resnet"):
+    with models.borrow("rank", config.rank):
         pass
 
 

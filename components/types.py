@@ -135,3 +135,15 @@ class GenerationRequest:
     face_weight: float
     style_weight: float
     batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class TemplateCandidate:
+    """A curated photo that could be the template face."""
+
+    image: np.ndarray  # the curated crop, HxWx3 uint8
+    bbox: np.ndarray  # (4,) face box in the crop
+    landmarks68: np.ndarray  # (68, 2) in the crop
+    face_width: float  # in the original photo's pixels
+    detection_score: float
+    quality: float  # the curation stage's score

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict
 
 from components.plot import line_chart_png
 from components.report import ReportImage, render_report
@@ -19,22 +18,14 @@ from flows.execute import Artefact, Executor, Plan
 from flows.joblock import job_session
 from flows.runs import RunRecord, save_run
 from tasks.catalog import ADAPTER_STAGES
-from tasks.config import ADAPTER_FILE, AdapterTrainConfig, BaseModelConfig
-from tasks.gpu import GpuConfig
+from flows.config import AdapterFlowConfig
+from tasks.config import ADAPTER_FILE
 from tasks.keys import FileFingerprints
 from tasks.stages.train_adapter import dataset_key, dataset_records, losses_file
 from tasks.storage import atomic_write_bytes, atomic_write_json
 from tasks.workspace import Workspace
 
 ADAPTER_INFO = "adapter.json"
-
-
-class AdapterFlowConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    train: AdapterTrainConfig = AdapterTrainConfig()
-    base: BaseModelConfig = BaseModelConfig()
-    gpu: GpuConfig = GpuConfig()
 
 
 @flow(name="train-adapter", log_prints=True)

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add(commands, "curate", "curate photos into a Parquet face dataset", _curate, _curate_args)
     _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None, needs_prefect=False)
+    _add(commands, "backends", "every stage's backends: default, model present locally, licence", _backends,
+         lambda p: None, needs_prefect=False)
     _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
     _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args,
          needs_prefect=False)
@@ -61,16 +63,32 @@ def _curate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="dataset location: a path or fsspec URL (default OUT/faces)")
     p.add_argument("--quality-threshold", type=float, default=None)
     p.add_argument("--no-progress", action="store_true")
+    _add_backend_args(p)
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=["default", "facechain"], default="default",
+                   help="facechain: the seed's ModelScope models for every stage (see `python -m flows backends`)")
+    p.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                   help="a stage setting, e.g. segment.backend=m2fp or rank.keep=3 (repeatable)")
+
+
+def with_cli_settings(config, args: argparse.Namespace, **settings: dict):
+    """`settings` from the named options, then each --set STAGE.KEY=VALUE, validated by the stage's config."""
+    from flows.overrides import parse_stage_sets, with_stage_settings
+
+    return with_stage_settings(with_stage_settings(config, {k: v for k, v in settings.items() if v}),
+                               parse_stage_sets(args.set))
 
 
 def _curate(args: argparse.Namespace) -> int:
     from flows.curate import curate_flow
 
     config = CurationConfig(batch_size=args.batch_size, workers=args.workers, runner=args.runner,
-                            dask_address=args.dask_address, progress=not args.no_progress, dataset=args.dataset)
-    if args.quality_threshold is not None:
-        config = config.model_copy(update={"quality": config.quality.model_copy(
-            update={"threshold": args.quality_threshold})})
+                            dask_address=args.dask_address, progress=not args.no_progress, dataset=args.dataset,
+                            profile=args.profile)
+    threshold = {"threshold": args.quality_threshold} if args.quality_threshold is not None else {}
+    config = with_cli_settings(config, args, quality=threshold)
     started = time.perf_counter()
     result = curate_flow(inputs=args.inputs, out=args.out, config=config)
     print_curation_summary(result, time.perf_counter() - started)
@@ -97,6 +115,13 @@ def _stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backends(args: argparse.Namespace) -> int:
+    from flows.backends import backend_lines
+
+    print("\n".join(backend_lines()))
+    return 0
+
+
 def _rerun_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("job_dir", metavar="JOB_DIR")
     p.add_argument("--stage", required=True, help="see `python -m flows stages`")
@@ -104,7 +129,8 @@ def _rerun_args(p: argparse.ArgumentParser) -> None:
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    from flows.rerun import parse_sets, rerun_flow
+    from flows.overrides import parse_sets
+    from flows.rerun import rerun_flow
 
     result = rerun_flow(job_dir=args.job_dir, stage=args.stage, sets=parse_sets(args.set))
     if "counts" in result:
@@ -165,29 +191,30 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter", default=None, help="train-free mode: folder from `train-adapter`")
     p.add_argument("--adapter-scale", type=float, default=0.5)
     p.add_argument("--no-progress", action="store_true")
+    _add_backend_args(p)
 
 
 def portrait_config(args: argparse.Namespace):
     """CLI arguments -> a validated PortraitConfig (every range checked before any work)."""
     from flows.portrait_config import PortraitConfig
-    from tasks.config import BaseModelConfig, GenerateConfig, RankConfig, TrainConfig, TrainFreeConfig
+    from tasks.config import BaseModelConfig, GenerateConfig, TrainConfig, TrainFreeConfig
 
     if args.keep > args.num_images:
         raise ValueError(f"--keep ({args.keep}) cannot exceed --num-images ({args.num_images})")
     train = TrainConfig(seed=args.seed, checkpoint_every=args.checkpoint_every,
                         **({"resolution": args.resolution} if args.resolution else {}))
-    return PortraitConfig(
-        user=args.user, job=args.job, style=args.style, style_lora=args.style_lora,
+    config = PortraitConfig(
+        user=args.user, job=args.job, style=args.style, style_lora=args.style_lora, profile=args.profile,
         **({"styles_dir": args.styles_dir} if args.styles_dir else {}),
         curation=CurationConfig(single_identity=True, progress=not args.no_progress),
         base=BaseModelConfig(spec=args.base_model, trust_pickle=args.trust_pickle),
         train=train, train_steps=args.train_steps,
         generate=GenerateConfig(num_images=args.num_images, seed=args.seed, resolution=args.resolution,
                                 steps=args.gen_steps),
-        rank=RankConfig(keep=args.keep),
         mode=args.mode, min_photos=args.min_photos, fail_below_min_photos=args.fail_below_min_photos,
         train_free=TrainFreeConfig(adapter=args.adapter, scale=args.adapter_scale) if args.adapter else None,
     )
+    return with_cli_settings(config, args, rank={"keep": args.keep})
 
 
 def _portrait(args: argparse.Namespace) -> int:
@@ -238,7 +265,8 @@ def _train_adapter_args(p: argparse.ArgumentParser) -> None:
 def _train_adapter(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from flows.adapter import AdapterFlowConfig, train_adapter_flow
+    from flows.adapter import train_adapter_flow
+    from flows.config import AdapterFlowConfig
     from tasks.config import AdapterTrainConfig, BaseModelConfig
 
     try:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.validation import safe_name
-from flows.config import CurationConfig, curation_values
-from tasks.config import BaseModelConfig, FuseConfig, GenerateConfig, RankConfig, TrainConfig, TrainFreeConfig
+from flows.config import CurationConfig, Profile, curation_values, with_backends
+from tasks.choices import RankChoice, SelectChoice
+from tasks.config import (
+    BaseModelConfig,
+    FuseConfig,
+    GenerateConfig,
+    RankConfig,
+    SelectConfig,
+    TrainConfig,
+    TrainFreeConfig,
+)
 from tasks.gpu import GpuConfig
 
 MAX_STEPS_PER_PHOTO, MAX_STEPS = 200, 800  # FaceChain: steps = min(200 x photos, 800)
@@ -29,14 +38,30 @@ class PortraitConfig(BaseModel):
     styles_dir: str = DEFAULT_STYLES_DIR
     min_photos: int = Field(1, ge=1, description="fewer usable photos than this: warn (or fail, see below)")
     fail_below_min_photos: bool = False
+    profile: Profile = Field("default", description="facechain: the seed's ModelScope models for every stage")
     curation: CurationConfig = CurationConfig(single_identity=True)
     base: BaseModelConfig = BaseModelConfig()
     train: TrainConfig = TrainConfig()
     train_steps: int | None = Field(None, ge=1, le=100_000, description="None = min(200 x photos, 800)")
     generate: GenerateConfig = GenerateConfig()
+    select: SelectChoice = SelectConfig()
     fuse: FuseConfig = FuseConfig()
-    rank: RankConfig = RankConfig()
+    rank: RankChoice = RankConfig()
     gpu: GpuConfig = GpuConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        """The profile picks the portrait stages' backends and is passed on to curation."""
+        from tasks.catalog import PORTRAIT_STAGES
+
+        data = with_backends(data, [s.name for s in PORTRAIT_STAGES if s.config_name in cls.model_fields], cls)
+        if isinstance(data, dict) and data.get("profile", "default") != "default":
+            curation = data.get("curation", {"single_identity": True})
+            if isinstance(curation, CurationConfig):  # what was set explicitly, the rest from the profile
+                curation = {name: getattr(curation, name) for name in curation.model_fields_set}
+            data = {**data, "curation": {"profile": data["profile"], **curation}}
+        return data
 
     @field_validator("user")
     @classmethod
@@ -81,7 +106,8 @@ def resolve_style(config: PortraitConfig):
 def portrait_values(config: PortraitConfig, style, steps: int) -> dict:
     """The configuration values the stages read, by the names the catalogue gives them."""
     return {**curation_values(config.curation), "train": config.train.model_copy(update={"steps": steps}),
-            "generate": config.generate, "fuse": config.fuse, "rank": config.rank, "base": config.base,
+            "generate": config.generate, "select": config.select, "fuse": config.fuse, "rank": config.rank,
+            "base": config.base,
             "style": style, "train_free": config.train_free, "gpu": config.gpu}
 
 

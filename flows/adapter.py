@@ -30,10 +30,11 @@ ADAPTER_INFO = "adapter.json"
 
 @flow(name="train-adapter", log_prints=True)
 def train_adapter_flow(dataset: str, out: str, config: AdapterFlowConfig | None = None) -> dict:
-    from components.diffusion.base_model import check_base_model
+    from flows.model_checks import check_model_inputs, with_family
 
     config = config or AdapterFlowConfig()
-    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    check_model_inputs(config.base, face_adapters=True)  # SDXL refused before any work
+    config = config.model_copy(update={"base": with_family(config.base)})
     folder = Workspace(out)
     with job_session(folder.root):
         records = dataset_records(dataset)

@@ -12,8 +12,10 @@ from flows.config import CurationConfig, Profile, curation_values, with_backends
 from tasks.choices import RankChoice, SelectChoice
 from tasks.config import (
     BaseModelConfig,
+    FastConfig,
     FuseConfig,
     GenerateConfig,
+    MemoryConfig,
     RankConfig,
     SelectConfig,
     TrainConfig,
@@ -44,6 +46,8 @@ class PortraitConfig(BaseModel):
     train: TrainConfig = TrainConfig()
     train_steps: int | None = Field(None, ge=1, le=100_000, description="None = min(200 x photos, 800)")
     generate: GenerateConfig = GenerateConfig()
+    fast: FastConfig | None = Field(None, description="fast sampling: an LCM / TCD / Hyper-SD / Lightning LoRA")
+    memory: MemoryConfig = MemoryConfig()
     select: SelectChoice = SelectConfig()
     fuse: FuseConfig = FuseConfig()
     rank: RankChoice = RankConfig()
@@ -105,21 +109,25 @@ def resolve_style(config: PortraitConfig):
 
 def portrait_values(config: PortraitConfig, style, steps: int) -> dict:
     """The configuration values the stages read, by the names the catalogue gives them."""
+    from flows.model_checks import with_family
+
     return {**curation_values(config.curation), "train": config.train.model_copy(update={"steps": steps}),
             "generate": config.generate, "select": config.select, "fuse": config.fuse, "rank": config.rank,
-            "base": config.base,
-            "style": style, "train_free": config.train_free, "gpu": config.gpu}
+            "base": with_family(config.base), "style": style, "fast": config.fast, "memory": config.memory,
+            "train_free": config.train_free, "gpu": config.gpu}
 
 
 def check_job_inputs(config: PortraitConfig):
-    """Everything a job needs that is not a photo, checked before any work: style, base model, adapter.
+    """Everything a job needs that is not a photo, checked before any work: style, base model (its family
+    against the style's LoRA, the fast LoRA and the mode), adapter.
 
     Returns the resolved style.
     """
-    from components.diffusion.base_model import check_base_model
+    from flows.model_checks import check_model_inputs
 
     style = resolve_style(config)
-    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    check_model_inputs(config.base, style_lora=style.lora, fast=config.fast,
+                       face_adapters=config.mode == "train-free")
     if config.train_free is not None and not Path(config.train_free.adapter_file()).is_file():
         raise FileNotFoundError(f"no trained adapter at {config.train_free.adapter_file()}: "
                                 "run `python -m flows train-adapter` first")

@@ -11,6 +11,12 @@ configuration values named in `config` and `params` (part of its key) and
 one artefact at `output` formatted with its key. Its component comes from the
 registry: `registry` is the registry stage, and the `backend` field of the
 value `backend_from` (default: its own config) names the backend.
+
+Values of a portrait job (flows/portrait_config.portrait_values): the stage
+configs by stage name, "base" (BaseModelConfig, its `family` always set: read
+from the model without loading it), "style", "fast" (FastConfig or None),
+"memory" (MemoryConfig: VAE tiling can change the decoded pixels, so it is
+keyed), "train_free", "gpu".
 """
 
 from __future__ import annotations
@@ -102,11 +108,13 @@ PORTRAIT_STAGES: tuple[Stage, ...] = (
           runtime=("gpu",), reads=("curate",), output="lora/{key}/" + LORA_FILE, modes=frozenset({TRAIN})),
     Stage(name="generate", group=PORTRAIT, description="images in the style, face + style LoRA adapters, one seed each",
           body="tasks.stages.generate:generate_images", config_type=GenerateConfig, registry="generate",
-          params=("base", "style"), runtime=("gpu",), reads=("train", "curate"), modes=frozenset({TRAIN})),
+          params=("base", "style", "fast", "memory"), runtime=("gpu",), reads=("train", "curate"),
+          modes=frozenset({TRAIN})),
     Stage(name="generate", group=PORTRAIT,
           description="images in the style, conditioned on the face adapter (train-free), one seed each",
           body="tasks.stages.generate_adapter:generate_with_adapter", config_type=GenerateConfig,
-          registry="generate", backend_from="train_free", params=("base", "style", "train_free"), runtime=("gpu",),
+          registry="generate", backend_from="train_free",
+          params=("base", "style", "train_free", "fast", "memory"), runtime=("gpu",),
           reads=("curate",), modes=frozenset({TRAIN_FREE})),
     Stage(name="select", group=PORTRAIT, description="template face: the curated photo scoring highest",
           body="tasks.stages.select:select_template", config_type=SelectChoice, registry="select",

@@ -134,6 +134,12 @@ class BaseModelConfig(StageConfig):
     spec: str = DEFAULT_BASE_MODEL
     trust_pickle: bool = Field(False, description="allow .ckpt/.bin/.pt weights (pickle: only for files you trust)")
     seed: int = Field(0, description="initialisation seed of the tiny test model")
+    vae: str | None = Field(None, description="a VAE replacing the model's (e.g. SDXL's fp16-fix): folder, file or "
+                                              "cached hub id")
+    # In every key that has the base model. Read from the model by the flows (flows/model_checks.with_family)
+    # and recorded, so that `status` needs no model (nor, for a single file, diffusers) to plan.
+    family: Literal["sd15", "sdxl"] | None = Field(
+        None, description="the model family: None = read from the model; set = checked against it before any work")
 
     @property
     def is_test_model(self) -> bool:
@@ -141,8 +147,7 @@ class BaseModelConfig(StageConfig):
 
     def content_files(self) -> list[str]:
         """A local file or folder is keyed by what it holds (a hub id by its name: its snapshot is fixed)."""
-        path = Path(self.spec).expanduser()
-        return [str(path)] if not self.is_test_model and path.exists() else []
+        return [*([] if self.is_test_model else local_files(self.spec)), *local_files(self.vae)]
 
 
 class TrainConfig(StageConfig):
@@ -151,7 +156,10 @@ class TrainConfig(StageConfig):
     alpha: int = Field(32, ge=1)
     learning_rate: float = Field(1.5e-4, gt=0)
     steps: int = Field(200, ge=1, le=100_000)
-    resolution: int = Field(512, ge=64, le=2048, multiple_of=8)
+    resolution: int | None = Field(None, ge=64, le=2048, multiple_of=8,
+                                   description="None = the model family's (512 SD 1.5, 1024 SDXL)")
+    train_text_encoder: bool = Field(False, description="LoRAs on the text encoder(s) too (both on SDXL)")
+    text_encoder_learning_rate: float | None = Field(None, gt=0, description="None = learning_rate")
     batch_size: int = Field(1, ge=1, le=64)
     seed: int = 42
     checkpoint_every: int = Field(50, ge=1)
@@ -232,6 +240,10 @@ class FastConfig(StageConfig):
     guidance: float | None = Field(None, ge=0, le=30, description="None = the kind's (1 = no CFG)")
     weight: float = Field(1.0, gt=0, le=2)
 
+    def content_files(self) -> list[str]:
+        """A local LoRA is keyed by its content (a cached hub id by its name)."""
+        return local_files(self.spec)
+
 
 class MemoryConfig(StageConfig):
     """GPU memory options of the generation pipeline (components.diffusion.memory.MemoryOptions)."""
@@ -240,3 +252,9 @@ class MemoryConfig(StageConfig):
     vae_tiling: bool = Field(False, description="encode/decode large images tile by tile")
     vae_slicing: bool = Field(False, description="decode a batch one image at a time")
     cpu_offload: Literal["none", "model", "sequential"] = Field("none", description="models visit the GPU in turn")
+
+
+def local_files(spec: str | None) -> list[str]:
+    """[the file or folder `spec` names] when it is a local path; [] for a hub id, a test model or None."""
+    path = Path(spec).expanduser() if spec else None
+    return [str(path)] if path is not None and path.exists() else []

@@ -20,7 +20,9 @@ from web.settings import WebSettings
 
 # Set by the server, never by a request: who and where, progress bars, pickle, server folders.
 SERVER_SIDE = frozenset({"help", "photos", "user", "job", "out", "no_progress", "trust_pickle", "styles_dir",
-                         "adapter"})
+                         "adapter", "vae", "fast", "fast_kind", "fast_steps", "fast_guidance", "fast_weight"})
+# Stage settings (`set`) a request may not make: they name server folders or lift the pickle rule.
+SERVER_SIDE_SETTINGS = frozenset({"model_dir", "trust_pickle", "device"})
 # Options whose value is a file: uploaded with the request, stored in the job's folder.
 FILE_OPTIONS = frozenset({"template", "pose", "pose_map", "style_lora"})
 TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
@@ -111,6 +113,9 @@ def build_config(values: dict[str, Any], files: dict[str, Path], user: str, job:
     if base_model not in settings.base_models:
         raise ApiError(422, f"base_model {base_model!r} is not offered here; choose one of "
                             f"{', '.join(settings.base_models)}")
+    for setting in values.get("set", []):
+        if setting.partition("=")[0].rpartition(".")[2].strip() in SERVER_SIDE_SETTINGS:
+            raise ApiError(422, f"set: {setting.partition('=')[0]!r} is the server's to choose")
     args = argparse.Namespace(**{a.dest: a.default for a in _portrait_parser()._actions if a.dest != "help"})
     vars(args).update(values)
     vars(args).update({name: str(path) for name, path in files.items()})

@@ -15,12 +15,13 @@ setup: $(VENV)/.installed
 
 # opencv-python-headless (older requirements) and opencv-contrib-python share the cv2/ folder:
 # a venv that has the former gets both removed, then a clean install of the latter.
-$(VENV)/.installed: requirements.txt requirements-seed.txt
+$(VENV)/.installed: requirements.txt requirements-seed.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip show --quiet opencv-python-headless >/dev/null 2>&1 && \
 		$(PY) -m pip uninstall --yes --quiet opencv-python-headless opencv-contrib-python || true
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-seed.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # The portrait job on the embedded defaults: the tiny random test model (no real

@@ -20,6 +20,7 @@ from components.types import (
     RankScore,
     Segmentation,
     Tags,
+    TemplateCandidate,
     TrainingExample,
 )
 
@@ -101,6 +102,12 @@ class PoseGenerator(Protocol):
 class Fuser(Protocol):
     def fuse(self, template: np.ndarray, target: np.ndarray) -> Fusion:
         """Put the template's face onto the face found in `target`."""
+
+
+@runtime_checkable
+class TemplateScorer(Protocol):
+    def scores(self, candidates: Sequence[TemplateCandidate]) -> list[float]:
+        """One score per candidate; the highest is the template face."""
 
 
 @runtime_checkable

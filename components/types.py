@@ -46,6 +46,14 @@ class Orientation:
 
 
 @dataclass(frozen=True)
+class UprightFaces:
+    """The orientation vote's result together with the faces it found at the chosen rotation."""
+
+    orientation: Orientation
+    faces: list[Face]  # sorted by area, largest first, in the coordinates of the photo turned by `rotation`
+
+
+@dataclass(frozen=True)
 class Alignment:
     roll: float  # degrees the photo was rotated (counter-clockwise) to level the eyes
     face: Face  # the face re-detected in the levelled frame
@@ -158,3 +166,15 @@ class FaceTarget:
     bbox: np.ndarray  # (4,) where the face is in the result (the template face's box)
     person: np.ndarray  # (K, D) identity embeddings of the person put there
     template_embedding: np.ndarray | None = None  # the person's selected photo, when weighted in
+
+
+@dataclass(frozen=True)
+class TemplateCandidate:
+    """A curated photo that could be the template face."""
+
+    image: np.ndarray  # the curated crop, HxWx3 uint8
+    bbox: np.ndarray  # (4,) face box in the crop
+    landmarks68: np.ndarray  # (68, 2) in the crop
+    face_width: float  # in the original photo's pixels
+    detection_score: float
+    quality: float  # the curation stage's score

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.validation import safe_name
-from flows.config import CurationConfig, curation_values
+from flows.config import CurationConfig, Profile, curation_values, with_backends
 from tasks.catalog import KINDS, POSE, STYLE, TEMPLATE, TRAIN
-from tasks.config import (BaseModelConfig, ControlNetConfig, FuseConfig, GenerateConfig, InpaintConfig, PasteConfig,
-                          PoseGenerateConfig, PoseMapConfig, RankConfig, TemplateConfig, TemplateCropConfig, TrainConfig,
-                          TrainFreeConfig)
+from tasks.choices import RankChoice, SelectChoice
+from tasks.config import (
+    BaseModelConfig,
+    ControlNetConfig,
+    FastConfig,
+    FuseConfig,
+    GenerateConfig,
+    InpaintConfig,
+    MemoryConfig,
+    PasteConfig,
+    PoseGenerateConfig,
+    PoseMapConfig,
+    RankConfig,
+    SelectConfig,
+    TemplateConfig,
+    TemplateCropConfig,
+    TrainConfig,
+    TrainFreeConfig,
+)
 from tasks.gpu import GpuConfig
 
 SD15 = "sd15"  # the family the template and pose modes' ControlNets are made for
@@ -45,14 +61,34 @@ class PortraitConfig(BaseModel):
     styles_dir: str = DEFAULT_STYLES_DIR
     min_photos: int = Field(1, ge=1, description="fewer usable photos than this: warn (or fail, see below)")
     fail_below_min_photos: bool = False
+    profile: Profile = Field("default", description="facechain: the seed's ModelScope models for every stage")
     curation: CurationConfig = CurationConfig(single_identity=True)
     base: BaseModelConfig = BaseModelConfig()
     train: TrainConfig = TrainConfig()
     train_steps: int | None = Field(None, ge=1, le=100_000, description="None = min(200 x photos, 800)")
     generate: GenerateConfig = GenerateConfig()
+    fast: FastConfig | None = Field(None, description="fast sampling: an LCM / TCD / Hyper-SD / Lightning LoRA")
+    memory: MemoryConfig = MemoryConfig()
+    select: SelectChoice = SelectConfig()
     fuse: FuseConfig = FuseConfig()
-    rank: RankConfig = RankConfig()
+    rank: RankChoice = RankConfig()
     gpu: GpuConfig = GpuConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        """The profile picks the portrait stages' backends and is passed on to curation."""
+        from tasks.catalog import PORTRAIT_STAGES
+
+        sections = [s.name for s in PORTRAIT_STAGES  # optional sections (a template job's `template`) have no default
+                    if s.config_name in cls.model_fields and cls.model_fields[s.config_name].default is not None]
+        data = with_backends(data, sections, cls)
+        if isinstance(data, dict) and data.get("profile", "default") != "default":
+            curation = data.get("curation", {"single_identity": True})
+            if isinstance(curation, CurationConfig):  # what was set explicitly, the rest from the profile
+                curation = {name: getattr(curation, name) for name in curation.model_fields_set}
+            data = {**data, "curation": {"profile": data["profile"], **curation}}
+        return data
 
     @field_validator("user")
     @classmethod
@@ -128,9 +164,12 @@ def portrait_values(config: PortraitConfig, style, steps: int = 0) -> dict:
     """The configuration values the stages read, by the names the catalogue gives them.
 
     `steps`: the training steps of the job's one person (see `person_values` for each person's)."""
+    from flows.model_checks import with_family
+
     return {**curation_values(config.curation), "train": config.train.model_copy(update={"steps": steps}),
-            "generate": config.generate, "fuse": config.fuse, "rank": config.rank, "base": config.base,
-            "style": style, "train_free": config.train_free, "gpu": config.gpu, "template": config.template,
+            "generate": config.generate, "select": config.select, "fuse": config.fuse, "rank": config.rank,
+            "base": with_family(config.base), "style": style, "fast": config.fast, "memory": config.memory,
+            "train_free": config.train_free, "gpu": config.gpu, "template": config.template,
             "template_crop": config.template_crop, "faces": config.faces, "pose_map": config.pose_map,
             "controlnets": config.controlnets, "pose_generate": config.pose_generate, "inpaint": config.inpaint,
             "paste": config.paste}
@@ -151,14 +190,16 @@ def chain_people(config: PortraitConfig, usable: dict[int | None, int]) -> tuple
 
 
 def check_job_inputs(config: PortraitConfig):
-    """Everything a job needs that is not a photo, checked before any work: style, base model, adapter.
+    """Everything a job needs that is not a photo, checked before any work: style, base model (its family
+    against the style's LoRA, the fast LoRA and the mode), adapter.
 
     Returns the resolved style.
     """
-    from components.diffusion.base_model import check_base_model
+    from flows.model_checks import check_model_inputs
 
     style = resolve_style(config)
-    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    check_model_inputs(config.base, style_lora=style.lora, fast=config.fast,
+                       face_adapters=config.mode == "train-free")
     if config.train_free is not None and not Path(config.train_free.adapter_file()).is_file():
         raise FileNotFoundError(f"no trained adapter at {config.train_free.adapter_file()}: "
                                 "run `python -m flows train-adapter` first")
@@ -180,6 +221,9 @@ def check_mode_inputs(config: PortraitConfig) -> None:
         raise ValueError(f"the template and pose modes use SD 1.5 ControlNets; base model {config.base.spec!r} is "
                          f"{family.label}: use an SD 1.5 base model (or tiny) for them")
     if config.template is not None:
+        if config.rank.backend != RankConfig().backend:
+            raise ValueError(f"template jobs rank each replaced face by its embedding: use the rank backend "
+                             f"{RankConfig().backend!r}, not {config.rank.backend!r}")
         read_input_photo(config.template.image, "template", config.template, config.template.decode_max_side)
         check_person_sources(config.persons, config.mode, config.base.spec)
     if config.pose_map is not None:

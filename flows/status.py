@@ -112,7 +112,7 @@ def status_lines(job_dir: str) -> list[str]:
     try:
         current = current_artefacts(root, records)
         planning_error = None
-    except (ValueError, OSError) as exc:  # e.g. the job's style file is gone: show what was recorded
+    except (ValueError, OSError, RuntimeError) as exc:  # e.g. the style file or base model is gone: show the record
         current, planning_error = {}, str(exc)
     lines = []
     for record in records:

@@ -11,30 +11,44 @@ configuration values named in `config` and `params` (part of its key) and
 one artefact at `output` formatted with its key. Its component comes from the
 registry: `registry` is the registry stage, and the `backend` field of the
 value `backend_from` (default: its own config) names the backend.
+
+Values of a portrait job (flows/portrait_config.portrait_values): the stage
+configs by stage name, "base" (BaseModelConfig, its `family` always set: read
+from the model without loading it), "style", "fast" (FastConfig or None),
+"memory" (MemoryConfig: VAE tiling can change the decoded pixels, so it is
+keyed), "train_free", "gpu"; the template and pose modes' "template",
+"template_crop", "faces", "pose_map", "pose_generate", "controlnets",
+"inpaint", "paste", and per face "face" and its person's "train".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from typing import Any
+
+from tasks.choices import (
+    DetectChoice,
+    OrientChoice,
+    QualityChoice,
+    RankChoice,
+    SegmentChoice,
+    SelectChoice,
+    TagChoice,
+    config_classes,
+)
 from tasks.config import (
     AdapterTrainConfig,
     AlignConfig,
     CropConfig,
-    DetectConfig,
     EmbedConfig,
     FuseConfig,
     GenerateConfig,
     InpaintConfig,
-    OrientConfig,
     PasteConfig,
     PoseMapConfig,
-    QualityConfig,
     RankConfig,
     RetouchConfig,
-    SegmentConfig,
-    StageConfig,
-    TagConfig,
     TemplateConfig,
     TemplateCropConfig,
     TrainConfig,
@@ -57,7 +71,7 @@ class Stage:
     group: str
     description: str
     body: str  # "module:function" that computes the stage
-    config_class: type[StageConfig] | None
+    config_type: Any  # its config class, or a union of one class per backend (tasks/choices.py)
     registry: str | None = None  # registry stage of its component
     config: str | None = None  # the value holding its own config (default: its name)
     backend_from: str | None = None  # the value whose `backend` picks the component (default: `config`)
@@ -65,7 +79,7 @@ class Stage:
     runtime: tuple[str, ...] = ()  # values it is given but that do not change its output
     reads: tuple[str, ...] = ()  # upstream stages whose artefacts it reads
     output: str = PARQUET_OUTPUT
-    uses: tuple[str, ...] = ()  # other components it builds, "registry-stage:backend"
+    uses: tuple[str, ...] = ()  # components it builds besides its own and their DEPENDENCIES, "stage:backend"
     modes: frozenset[str] = BOTH_MODES
     kinds: frozenset[str] = frozenset({STYLE, POSE})  # which portrait kinds include it
     # Template jobs run it once per chosen face, with that face's person (`face_instance` names it);
@@ -75,6 +89,10 @@ class Stage:
     @property
     def config_name(self) -> str:
         return self.config or self.name
+
+    def config_classes(self) -> dict:
+        """backend name -> config class of each backend this stage can run."""
+        return config_classes(self.config_type) if self.config_type is not None else {}
 
     @property
     def module(self) -> str:
@@ -94,56 +112,57 @@ def _for_faces(stage: Stage, **changes) -> Stage:
     return replace(stage, kinds=frozenset({TEMPLATE}), per_face=True, **changes)
 
 
-def _curation(name: str, config: type[StageConfig], description: str, uses: tuple[str, ...] = ()) -> Stage:
+def _curation(name: str, config: Any, description: str, uses: tuple[str, ...] = ()) -> Stage:
     return Stage(name=name, group=CURATION, description=description, body=f"tasks.stages.{name}:{name}",
-                 config_class=config, registry=name, params=("load",), reads=("batch",), uses=uses)
+                 config_type=config, registry=name, params=("load",), reads=("batch",), uses=uses)
 
 
 CURATION_STAGES: tuple[Stage, ...] = (
-    _curation("orient", OrientConfig, "EXIF orientation, then a 4-way face-detector vote"),
-    _curation("detect", DetectConfig, "face detection with 5 landmarks; one dominant face or rejected"),
-    _curation("align", AlignConfig, "least-squares roll correction, then detect again", uses=("detect:dlib-hog",)),
+    _curation("orient", OrientChoice, "EXIF orientation, then a 4-way face-detector vote"),
+    _curation("detect", DetectChoice, "face detection with 5 landmarks; one dominant face or rejected"),
+    _curation("align", AlignConfig, "least-squares roll correction, then detect again"),
     _curation("crop", CropConfig, "square crop, face centred, white outside; 68 landmarks", uses=("landmarks:dlib-68",)),
-    _curation("segment", SegmentConfig, "head mask (face + hair), background white"),
+    _curation("segment", SegmentChoice, "head mask (face + hair), background white"),
     _curation("retouch", RetouchConfig, "edge-preserving skin smoothing"),
-    _curation("tag", TagConfig, "gender, age, trigger word and attribute tags"),
-    _curation("quality", QualityConfig, "quality score in [0, 1]; low scores rejected"),
+    _curation("tag", TagChoice, "gender, age, trigger word and attribute tags"),
+    _curation("quality", QualityChoice, "quality score in [0, 1]; low scores rejected"),
     _curation("embed", EmbedConfig, "identity embedding"),
 )
 
 _TRAIN = Stage(name="train", group=PORTRAIT, description="face LoRA training (diffusers + peft), resumable from checkpoints",
-               body="tasks.stages.train:train_lora", config_class=TrainConfig, registry="train", params=("base",),
+               body="tasks.stages.train:train_lora", config_type=TrainConfig, registry="train", params=("base",),
                runtime=("gpu",), reads=("curate",), output="lora/{key}/" + LORA_FILE, modes=frozenset({TRAIN}))
-_SELECT = Stage(name="select", group=PORTRAIT, description="template face: the curated photo of highest quality",
-                body="tasks.stages.select:select_template", config_class=None, reads=("curate",))
+_SELECT = Stage(name="select", group=PORTRAIT, description="template face: the curated photo scoring highest",
+                body="tasks.stages.select:select_template", config_type=SelectChoice, registry="select",
+                reads=("curate",))
 _FUSE = Stage(name="fuse", group=PORTRAIT, description="template face aligned, colour-matched and blended onto each image",
-              body="tasks.stages.fuse:fuse_images", config_class=FuseConfig, registry="fuse",
-              reads=("generate", "select"), uses=("detect:dlib-hog",))
-_POSED = dict(config="generate", config_class=GenerateConfig, registry="pose-generate", backend_from="pose_generate",
+              body="tasks.stages.fuse:fuse_images", config_type=FuseConfig, registry="fuse", reads=("generate", "select"))
+_POSED = dict(config="generate", config_type=GenerateConfig, registry="pose-generate", backend_from="pose_generate",
               runtime=("gpu",))
 
 PORTRAIT_STAGES: tuple[Stage, ...] = (
     _TRAIN,
     _for_faces(_TRAIN),
     Stage(name="pose-map", group=PORTRAIT, description="pose mode: OpenPose skeleton of the pose photo (or a ready map)",
-          body="tasks.stages.pose_map:make_pose_map", config_class=PoseMapConfig, registry="pose", config="pose_map",
+          body="tasks.stages.pose_map:make_pose_map", config_type=PoseMapConfig, registry="pose", config="pose_map",
           params=("load",), kinds=frozenset({POSE})),
     Stage(name="template", group=PORTRAIT, description="template photo: its faces found and numbered left to right",
-          body="tasks.stages.template:find_template_faces", config_class=TemplateConfig, registry="detect",
+          body="tasks.stages.template:find_template_faces", config_type=TemplateConfig, registry="detect",
           kinds=frozenset({TEMPLATE})),
     Stage(name="template-crop", group=PORTRAIT,
           description="each chosen template face: square crop, face mask, pose and edge controls",
-          body="tasks.stages.template_crop:crop_template_faces", config_class=TemplateCropConfig,
+          body="tasks.stages.template_crop:crop_template_faces", config_type=TemplateCropConfig,
           config="template_crop", params=("faces",), reads=("template",), uses=("landmarks:dlib-68", "pose:mediapipe"),
           kinds=frozenset({TEMPLATE})),
     Stage(name="generate", group=PORTRAIT, description="images in the style, face + style LoRA adapters, one seed each",
-          body="tasks.stages.generate:generate_images", config_class=GenerateConfig, registry="generate",
-          params=("base", "style"), runtime=("gpu",), reads=("train", "curate"), modes=frozenset({TRAIN}),
-          kinds=frozenset({STYLE})),
+          body="tasks.stages.generate:generate_images", config_type=GenerateConfig, registry="generate",
+          params=("base", "style", "fast", "memory"), runtime=("gpu",), reads=("train", "curate"),
+          modes=frozenset({TRAIN}), kinds=frozenset({STYLE})),
     Stage(name="generate", group=PORTRAIT,
           description="images in the style, conditioned on the face adapter (train-free), one seed each",
-          body="tasks.stages.generate_adapter:generate_with_adapter", config_class=GenerateConfig,
-          registry="generate", backend_from="train_free", params=("base", "style", "train_free"), runtime=("gpu",),
+          body="tasks.stages.generate_adapter:generate_with_adapter", config_type=GenerateConfig,
+          registry="generate", backend_from="train_free",
+          params=("base", "style", "train_free", "fast", "memory"), runtime=("gpu",),
           reads=("curate",), modes=frozenset({TRAIN_FREE}), kinds=frozenset({STYLE})),
     Stage(name="generate", group=PORTRAIT, description="images in the pose map's pose (OpenPose ControlNet), in the style",
           body="tasks.stages.generate_pose:generate_in_pose", params=("base", "style", "pose_generate", "controlnets"),
@@ -169,32 +188,33 @@ PORTRAIT_STAGES: tuple[Stage, ...] = (
     _for_faces(_FUSE),
     Stage(name="inpaint", group=PORTRAIT,
           description="the fused face aligned onto the template face, inpainted (ControlNets), refined, fused again",
-          body="tasks.stages.inpaint:inpaint_face", config_class=InpaintConfig,
+          body="tasks.stages.inpaint:inpaint_face", config_type=InpaintConfig,
           params=("generate", "controlnets", "base", "style", "fuse", "face"), runtime=("gpu",),
-          reads=("template-crop", "fuse", "select", "train", "curate"), uses=("detect:dlib-hog", "landmarks:dlib-68"),
+          reads=("template-crop", "fuse", "select", "train", "curate"),
+          uses=("detect:dlib-hog", "landmarks:dlib-68", "fuse:seamless-clone"),
           modes=frozenset({TRAIN}), kinds=frozenset({TEMPLATE}), per_face=True),
     Stage(name="inpaint", group=PORTRAIT,
           description="the fused face aligned onto the template face, inpainted with the face adapter, fused again",
-          body="tasks.stages.inpaint:inpaint_face", config_class=InpaintConfig,
+          body="tasks.stages.inpaint:inpaint_face", config_type=InpaintConfig,
           params=("generate", "controlnets", "base", "style", "fuse", "face", "train_free"), runtime=("gpu",),
-          reads=("template-crop", "fuse", "select", "curate"), uses=("detect:dlib-hog", "landmarks:dlib-68"),
+          reads=("template-crop", "fuse", "select", "curate"),
+          uses=("detect:dlib-hog", "landmarks:dlib-68", "fuse:seamless-clone"),
           modes=frozenset({TRAIN_FREE}), kinds=frozenset({TEMPLATE}), per_face=True),
     Stage(name="paste", group=PORTRAIT, description="every face's result pasted into the full template (feathered mask)",
-          body="tasks.stages.paste:paste_faces", config_class=PasteConfig, reads=("template", "template-crop", "inpaint"),
+          body="tasks.stages.paste:paste_faces", config_type=PasteConfig, reads=("template", "template-crop", "inpaint"),
           kinds=frozenset({TEMPLATE})),
     Stage(name="rank", group=PORTRAIT, description="one usable face per image, identity similarity, top K kept",
-          body="tasks.stages.rank:rank_images", config_class=RankConfig, registry="rank",
-          reads=("fuse", "select", "curate"), uses=("detect:dlib-hog", "embed:dlib-resnet")),
+          body="tasks.stages.rank:rank_images", config_type=RankChoice, registry="rank",
+          reads=("fuse", "select", "curate")),
     Stage(name="rank", group=PORTRAIT,
           description="each replaced face against its own person (other faces ignored), weakest face scores, top K",
-          body="tasks.stages.rank_template:rank_replaced_faces", config_class=RankConfig, registry="rank",
-          reads=("paste", "template", "select", "curate"), uses=("detect:dlib-hog", "embed:dlib-resnet"),
-          kinds=frozenset({TEMPLATE})),
+          body="tasks.stages.rank_template:rank_replaced_faces", config_type=RankConfig, registry="rank",
+          reads=("paste", "template", "select", "curate"), kinds=frozenset({TEMPLATE})),
 )
 
 ADAPTER_STAGES: tuple[Stage, ...] = (
     Stage(name="train-adapter", group=ADAPTER, description="face adapter (FACT / FeedFace) on a curated dataset",
-          body="tasks.stages.train_adapter:train_adapter", config_class=AdapterTrainConfig, registry="train-adapter",
+          body="tasks.stages.train_adapter:train_adapter", config_type=AdapterTrainConfig, registry="train-adapter",
           config="train", params=("base",), runtime=("gpu",), reads=("dataset",), output="adapters/{key}/adapter.safetensors"),
 )
 

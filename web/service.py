@@ -273,7 +273,11 @@ def _check_rerun(folder: Path, meta: JobMeta, stage: str, sets: dict[str, Any]) 
     """Unknown stage, unknown or invalid setting, or nothing to re-run yet: refused before queueing."""
     from flows.rerun import PORTRAIT_RUN_ID, portrait_overrides
     from flows.runs import load_run
+    from web.options import SERVER_SIDE_SETTINGS
 
+    named = sorted(set(sets) & SERVER_SIDE_SETTINGS)  # e.g. a template's `image`: another file on the server
+    if named:
+        raise ApiError(422, f"set: {', '.join(named)} is the server's to choose")
     try:
         record = load_run(folder, PORTRAIT_RUN_ID)
     except FileNotFoundError:

@@ -62,6 +62,15 @@ class Family:
         """Whether encoding/decoding must run the VAE in float32 (fp16 overflow)."""
         return False
 
+    def require_face_adapters(self) -> None:
+        """Refuse the FACT / FeedFace face adapters (train-free mode) on a family they cannot condition."""
+        if not self.face_adapters:
+            supported = ", ".join(f"{f.label} ({f.name})" for f in FAMILIES.values() if f.face_adapters)
+            raise ValueError(
+                f"the FACT / FeedFace face adapters do not run on {self.label} ({self.name}) base models, only on "
+                f"{supported}: their training and sampling loops condition the UNet on one text encoder, without "
+                f"{self.label}'s second encoder, pooled text and size embeddings. Use LoRA training on {self.label}.")
+
     def save_lora(self, folder, weights) -> None:
         """Write `weights` (LoraWeights) as one safetensors file with the pipeline class's save_lora_weights."""
         layers = {f"{name}_lora_layers": sd for name, sd in weights.text_encoder_state_dicts.items() if sd}

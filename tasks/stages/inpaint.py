@@ -38,7 +38,7 @@ def inpaint_face(root: str, output: str, inputs: dict[str, str], inpaint: Inpain
                                refine_scales=(inpaint.refine_pose_scale, inpaint.refine_canny_scale), init=inpaint.init)
     rows = []
     with gpu_slot(gpu), models.borrow("detect", DetectConfig()) as detector, \
-            models.borrow("fuse", fuse, detector="detect:dlib-hog") as fuser:
+            models.borrow("fuse", fuse) as fuser:
         identity = identity_for(root, inputs["curate"], inputs.get("train"), base, style, train_free)
         pipeline = inpaint_pipeline_for(controlnets, base)
         for row in read_rows(root, inputs["fuse"]):

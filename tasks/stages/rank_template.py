@@ -28,7 +28,10 @@ def rank_replaced_faces(root: str, output: str, inputs: dict[str, str], rank: Ra
                           template_embedding=np.asarray(_selected(root, select).embedding, np.float32))
                for number, select in selected.items()]
     candidates = [i for i, row in enumerate(rows) if row["image"] is not None and not row["reason"]]
-    with models.borrow("rank", rank, detector="detect:dlib-hog", embedder="embed:dlib-resnet") as ranker:
+    if rank.backend != RankConfig().backend:  # ReplacedFaceRanking uses its detector, embedder and weights
+        raise ValueError(f"template jobs rank each replaced face by its embedding: rank backend "
+                         f"{RankConfig().backend!r}, not {rank.backend!r}")
+    with models.borrow("rank", rank) as ranker:
         scores = ReplacedFaceRanking(ranker).score([decode_png(rows[i]["image"]) for i in candidates], targets)
     write_rows(root, output, ranked_rows(rows, candidates, scores, rank.keep))
 

@@ -16,12 +16,19 @@ from PIL import Image
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
+# The sample photos with one face each, and the one without (a throughput figure of its own).
+FACE_SAMPLES = ("biden.jpg", "obama.jpg", "obama2.jpg")
+NO_FACE_SAMPLES = ("dogs.jpg",)
+
+
 def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Path = SAMPLES,
-                  seed_offset: int = 0) -> list[Path]:
-    """`count` distinct files (distinct sha256) made from the sample photos at ~`megapixels`."""
+                  seed_offset: int = 0, names: tuple[str, ...] | None = None) -> list[Path]:
+    """`count` distinct files (distinct sha256) made from the sample photos (or those `names`) at ~`megapixels`."""
     folder.mkdir(parents=True, exist_ok=True)
     bases = []
     for path in sorted(source.glob("*.jpg")):
+        if names is not None and path.name not in names:
+            continue
         with Image.open(path) as im:
             im = im.convert("RGB")
             scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
@@ -73,14 +80,21 @@ def private_prefect_home(prefix: str) -> None:
 
 
 def start_server() -> float:
-    """Seconds to start the temporary server (an empty flow), so later timings measure work, not start-up."""
+    """Seconds to start the temporary server and run an empty flow, so later timings measure work, not start-up.
+
+    The server is shared with the worker processes started later (Dask, process
+    pools): see flows/prefect_server.py for what happens otherwise.
+    """
     from prefect import flow
+
+    from flows.prefect_server import share_temporary_server
 
     @flow(name="bench-warm-up")
     def warm_up() -> None:
-        """Starts the temporary server."""
+        """Runs once on the fresh server."""
 
     t = time.perf_counter()
+    share_temporary_server()
     warm_up()
     return time.perf_counter() - t
 
@@ -93,3 +107,29 @@ def host_line() -> str:
 
     return (f"{socket.gethostname()}, {os.cpu_count()} CPUs, torch {version('torch')}, "
             f"Python {platform.python_version()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+
+
+def ingested(photos: Path, out: Path, config) -> list:
+    """The batches of `photos` as the flow ingests them into `out`, as artefacts."""
+    from flows.execute import Artefact
+    from tasks.ingest import ingest
+    from tasks.workspace import input_key
+
+    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    return [Artefact(key=input_key(b), path=b) for b in batches]
+
+
+def stage_runner(out: Path, config):
+    """run(stage, batch) -> artefact: one curation stage on one batch as the flow runs it, without Prefect."""
+    from flows.config import curation_values
+    from flows.execute import Plan
+    from tasks.curation import run_batch
+
+    plan = Plan(out, curation_values(config))
+
+    def run(stage, batch):
+        artefact = plan.artefact(stage, {"batch": batch})
+        run_batch(stage.name, str(out), batch.path, artefact.path, getattr(config, stage.name), config.load)
+        return artefact
+
+    return run

@@ -17,8 +17,10 @@ from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
     "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
-               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter"},
-    "detect": {"dlib-hog": "components.detection:DlibHogDetector"},
+               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter",
+               "yunet-vote": "components.verified_faces:YuNetVoteOrienter"},
+    "detect": {"dlib-hog": "components.detection:DlibHogDetector",
+               "yunet": "components.verified_faces:YuNetDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},
@@ -37,13 +39,33 @@ REGISTRY: dict[str, dict[str, str]] = {
     "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
+    "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator",
+             "controlnet-aux": "components.pose:OpenPoseBodyEstimator"},
+    "pose-generate": {"controlnet": "components.diffusion.controlled:ControlNetPoseGenerator"},
     # One trainer for both kinds: the backend name is the adapter kind it trains.
     "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",
                       "feedface": "components.adapters.train:AdapterTrainer"},
+    "select": {"highest-quality": "components.selection:HighestQuality",
+               "fqa": "components.seed.fqa:FqaTemplateSelector"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker",
              "rts": "components.seed.rts:RtsRanker"},
 }
+
+
+# Constructor arguments a backend is built with from other registry entries ("stage:backend");
+# each instance gets its own (never shared between threads). Part of the stage's code version.
+DEPENDENCIES: dict[tuple[str, str], dict[str, str]] = {
+    ("align", "least-squares"): {"detector": "detect:dlib-hog"},
+    ("fuse", "seamless-clone"): {"detector": "detect:dlib-hog"},
+    ("rank", "embedding-similarity"): {"detector": "detect:dlib-hog", "embedder": "embed:dlib-resnet"},
+    # RTS finds faces with our detector and aligns them with our 68 landmarks.
+    ("rank", "rts"): {"detector": "detect:dlib-hog", "landmarker": "landmarks:dlib-68"},
+}
+
+
+def dependencies(stage: str, backend: str) -> dict[str, str]:
+    return dict(DEPENDENCIES.get((stage, backend), {}))
 
 
 def backend_names(stage: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tasks.choices import DetectChoice, OrientChoice, QualityChoice, SegmentChoice, TagChoice
 from tasks.config import (
+    AdapterTrainConfig,
     AlignConfig,
     BaseModelConfig,
     CropConfig,
@@ -17,9 +19,38 @@ from tasks.config import (
     QualityConfig,
     RetouchConfig,
     SegmentConfig,
+    StyleTrainConfig,
     TagConfig,
 )
 from tasks.gpu import GpuConfig
+
+# A profile picks a backend for several stages at once; settings given explicitly win.
+# `facechain`: the seed's own models (components/seed), each with FaceChain's settings as its defaults.
+PROFILES: dict[str, dict[str, str]] = {
+    "default": {},
+    "facechain": {"orient": "rot-bgr", "segment": "m2fp", "tag": "fairface", "quality": "flcm", "select": "fqa",
+                  "rank": "rts"},
+}
+Profile = Literal["default", "facechain"]
+
+
+def with_backends(data: Any, stages: list[str], model: type[BaseModel]) -> Any:
+    """Before validation: the backend of each stage section of `data` that names none.
+
+    A section left out gets the profile's backend if it names one; a section
+    given without `backend` (e.g. {"threshold": 0.5} from a deployment's
+    parameters) gets the profile's, else the stage's default one.
+    """
+    if not isinstance(data, dict):
+        return data
+    chosen = PROFILES.get(data.get("profile", "default"), {})
+    data = {**{s: {"backend": chosen[s]} for s in stages if s in chosen and s not in data}, **data}
+    for stage in stages:
+        section = data.get(stage)
+        if isinstance(section, dict) and "backend" not in section:
+            default = chosen.get(stage) or model.model_fields[stage].default.backend
+            data[stage] = {"backend": default, **section}
+    return data
 
 
 class CurationConfig(BaseModel):
@@ -34,23 +65,26 @@ class CurationConfig(BaseModel):
                                       description="embedding distance under which photos are one person (dlib: 0.6)")
     single_identity: bool = Field(False, description="all photos show one person: one trigger word by majority")
     progress: bool = True
+    profile: Profile = Field("default", description="facechain: the seed's ModelScope models for every stage")
     load: LoadConfig = LoadConfig()
-    orient: OrientConfig = OrientConfig()
-    detect: DetectConfig = DetectConfig()
+    # YuNetOrientConfig() / YuNetDetectConfig(): 2-8x less CPU, same fidelity on the manifest photos
+    # (bench/detectors.py, README "Face detection backends"); not yet the default, see README.
+    orient: OrientChoice = OrientConfig()
+    detect: DetectChoice = DetectConfig()
     align: AlignConfig = AlignConfig()
     crop: CropConfig = CropConfig()
-    segment: SegmentConfig = SegmentConfig()
+    segment: SegmentChoice = SegmentConfig()
     retouch: RetouchConfig = RetouchConfig()
-    tag: TagConfig = TagConfig()
-    quality: QualityConfig = QualityConfig()
+    tag: TagChoice = TagConfig()
+    quality: QualityChoice = QualityConfig()
     embed: EmbedConfig = EmbedConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        from tasks.catalog import job_stage_names
 
-def curation_values(config: CurationConfig) -> dict:
-    """The configuration values the curation stages read, by the names the catalogue gives them."""
-    from tasks.catalog import CURATION_STAGES
-
-    return {**{stage.name: getattr(config, stage.name) for stage in CURATION_STAGES}, "load": config.load}
+        return with_backends(data, job_stage_names("curation"), cls)
 
 
 class TrainingFlowConfig(BaseModel):
@@ -60,3 +94,23 @@ class TrainingFlowConfig(BaseModel):
 
     base: BaseModelConfig = BaseModelConfig()
     gpu: GpuConfig = GpuConfig()
+
+
+class AdapterFlowConfig(TrainingFlowConfig):
+    """Training a face adapter (`python -m flows train-adapter`)."""
+
+    train: AdapterTrainConfig = AdapterTrainConfig()
+
+
+class StyleTrainingConfig(TrainingFlowConfig):
+    """Training a style LoRA from pictures (`python -m flows train-style`)."""
+
+    train: StyleTrainConfig = StyleTrainConfig()
+    load: LoadConfig = LoadConfig()
+
+
+def curation_values(config: CurationConfig) -> dict:
+    """The configuration values the curation stages read, by the names the catalogue gives them."""
+    from tasks.catalog import CURATION_STAGES
+
+    return {**{stage.name: getattr(config, stage.name) for stage in CURATION_STAGES}, "load": config.load}

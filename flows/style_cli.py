@@ -53,7 +53,8 @@ def train_style(args: argparse.Namespace) -> int:
 
     from components.diffusion.base_model import check_base_model
     from flows.cli import _validation_message
-    from flows.style_training import StyleTrainingConfig, train_style_flow
+    from flows.config import StyleTrainingConfig
+    from flows.style_training import train_style_flow
     from tasks.config import BaseModelConfig, StyleTrainConfig
     from tasks.style_training import check_style_name
 

@@ -18,22 +18,18 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.config import TrainingFlowConfig
+from flows.config import StyleTrainingConfig
 from flows.execute import Artefact, Executor, Plan
 from flows.joblock import job_session
+from flows.model_checks import with_family
 from flows.runs import RunRecord, load_run, save_run
 from tasks.catalog import STYLE_STAGES
-from tasks.config import LoadConfig, StyleTrainConfig
+from tasks.config import StyleTrainConfig
 from tasks.keys import FileFingerprints
 from tasks.storage import atomic_write_json
 from tasks.workspace import Workspace
 
 STYLE_RUN_ID = "train-style"
-
-
-class StyleTrainingConfig(TrainingFlowConfig):
-    train: StyleTrainConfig = StyleTrainConfig()
-    load: LoadConfig = LoadConfig()
 
 
 class StyleJob(BaseModel):
@@ -83,7 +79,8 @@ def run_style_training(folder: Path, job: StyleJob, force: bool = False) -> dict
         atomic_write_json(work.path(manifest.path), pictures_manifest(pictures, skipped))
         train = config.train.model_copy(update={"trigger": config.train.trigger or default_trigger(job.name)})
         record = _style_run(work, job)
-        plan = Plan(work.root, {"train": train, "base": config.base, "load": config.load, "gpu": config.gpu},
+        base = with_family(config.base)  # in the key, as in every stage that uses the base model
+        plan = Plan(work.root, {"train": train, "base": base, "load": config.load, "gpu": config.gpu},
                     FileFingerprints(record.fingerprints))
         executor = Executor(plan, record, lambda r: save_run(work.root, r), lambda stage: force)
         artefact = _run(executor, record, work, manifest)

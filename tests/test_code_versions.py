@@ -9,12 +9,17 @@ import pytest
 
 from flows.config import CurationConfig, curation_values
 from flows.portrait_config import PortraitConfig, portrait_values, resolve_style
-from tasks.catalog import ADAPTER_STAGES, CURATION_STAGES, PORTRAIT_STAGES, STYLE_STAGES, Stage
+from tasks.catalog import ADAPTER_STAGES, CURATION_STAGES, PORTRAIT_STAGES, STYLE, STYLE_STAGES, TRAIN_FREE, Stage
 from tasks.codeversion import PROJECT_ROOT, imported_modules, module_closure
 from tasks.config import AdapterTrainConfig, BaseModelConfig, StyleTrainConfig, TrainFreeConfig
 from tasks.keys import stage_code_version
 
-TRAIN_FREE_GENERATE = next(s for s in PORTRAIT_STAGES if s.name == "generate" and "train-free" in s.modes)
+
+def label(stage: Stage) -> str:
+    """A name per catalogue entry: generate, generate-free, generate-pose, generate-free-template, rank-template..."""
+    free = "-free" if stage.modes == {TRAIN_FREE} else ""
+    kinds = "" if STYLE in stage.kinds else "-" + "-".join(sorted(stage.kinds))
+    return f"{stage.name}{free}{kinds}"
 
 
 @pytest.fixture
@@ -31,10 +36,11 @@ def all_versions(root: Path) -> dict[str, str]:
               "train": AdapterTrainConfig()}
     versions = {}
     trainers = {"train": config.train, "train-style": StyleTrainConfig()}
-    for stage in (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES, *STYLE_STAGES):
-        name = f"{stage.name}-free" if stage is TRAIN_FREE_GENERATE else stage.name
+    stages = (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES, *STYLE_STAGES)
+    for stage in stages:
         stage_values = {**values, "train": trainers[stage.name]} if stage.name in trainers else values
-        versions[name] = stage_code_version(stage, stage_values, root)
+        versions[label(stage)] = stage_code_version(stage, stage_values, root)
+    assert len(versions) == len(stages)
     return versions
 
 
@@ -50,6 +56,14 @@ def test_a_sampler_edit_recomputes_generation_only(repo_copy):
     changed = changed_after_editing(repo_copy, "components/diffusion/samplers.py")
     assert {"generate", "generate-free"} <= changed
     assert not changed & {"train", "select", "fuse", "rank", *(s.name for s in CURATION_STAGES)}
+
+
+def test_a_sampler_edit_leaves_the_template_and_pose_stages_that_do_not_diffuse(repo_copy):
+    changed = changed_after_editing(repo_copy, "components/diffusion/samplers.py")
+    assert {"generate-pose", "generate-free-pose", "generate-template", "generate-free-template", "inpaint-template",
+            "inpaint-free-template"} <= changed
+    assert not changed & {"template-template", "template-crop-template", "pose-map-pose", "paste-template",
+                          "rank-template", "select-template", "fuse-template", "train-template"}
 
 
 def test_a_detector_edit_recomputes_what_detects_faces(repo_copy):
@@ -69,7 +83,9 @@ def test_style_code_is_in_the_keys_that_use_it(repo_copy):
     changed = changed_after_editing(repo_copy, "components/diffusion/style_training.py")  # captions
     assert "train-style" in changed and not changed & {"train", "generate", "generate-free"}
     changed = changed_after_editing(repo_copy, "tasks/lora_sources.py")  # how style LoRAs load
-    assert {"generate", "generate-free"} <= changed and "train" not in changed
+    assert {"generate", "generate-free", "generate-pose", "generate-free-pose", "generate-template",
+            "generate-free-template", "inpaint-template", "inpaint-free-template"} <= changed
+    assert not changed & {"train", "train-template", "template-template", "pose-map-pose", "paste-template"}
     assert "train-style" in changed_after_editing(repo_copy, "components/tagging.py")  # the tagger captions faces
 
 

@@ -100,14 +100,21 @@ def load_fast_lora(spec: str, *, kind: str | None = None, steps: int | None = No
                    weight: float = 1.0) -> FastLora:
     """The LoRA at `spec` (a .safetensors file, a folder holding one, or a hub id in the local cache,
     optionally `owner/name/FILE.safetensors`) with its plan."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
+
+    path, plan = fast_lora_plan(spec, kind=kind, steps=steps, guidance=guidance, weight=weight)
+    return FastLora(name=spec, state_dict=load_file(str(path)), plan=plan)
+
+
+def fast_lora_plan(spec: str, *, kind: str | None = None, steps: int | None = None, guidance: float | None = None,
+                   weight: float = 1.0) -> tuple[Path, FastPlan]:
+    """The LoRA file `spec` names and its plan, from its name and header only (for checks before any work)."""
+    from safetensors import safe_open
 
     path = resolve_lora_file(spec)
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-    plan = fast_plan(f"{spec} {path.name}", metadata, kind=kind, steps=steps, guidance=guidance, weight=weight)
-    return FastLora(name=spec, state_dict=load_file(str(path)), plan=plan)
+    return path, fast_plan(f"{spec} {path.name}", metadata, kind=kind, steps=steps, guidance=guidance, weight=weight)
 
 
 def resolve_lora_file(spec: str) -> Path:
@@ -150,13 +157,18 @@ def _the_lora_in(folder: Path, spec: str) -> Path:
 
 
 @contextmanager
-def fast_sampling(pipeline, fast: FastLora, loras=()):
+def fast_sampling(pipeline, fast: FastLora | None, loras=()):
     """For generators that run their own denoising loop (the face adapters, components.adapters.infer):
-    the fast LoRA and `loras` ((name, state_dict, weight), e.g. the style) loaded at their weights and the
-    fast scheduler set for the duration. Yields the plan: sample with its steps and guidance."""
+    the fast LoRA and `loras` ((name, state_dict, weight), e.g. the style's) loaded at their weights and the
+    fast scheduler set for the duration. Yields the plan: sample with its steps and guidance.
+    Without a fast LoRA: `loras` only, the pipeline's own scheduler, and None for the plan."""
     from components.diffusion.generate import loras_loaded
     from components.diffusion.samplers import scheduler_for
 
+    if fast is None:
+        with loras_loaded(pipeline, loras):
+            yield None
+        return
     original = pipeline.scheduler
     with loras_loaded(pipeline, [*loras, fast.adapter()]):
         pipeline.scheduler = scheduler_for(fast.plan.sampler, original.config)

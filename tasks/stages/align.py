@@ -10,7 +10,7 @@ from tasks.records import FaceRecord
 
 def align(record: FaceRecord, config: AlignConfig, load: LoadConfig) -> None:
     image, scale = oriented_source(record, load)
-    with models.borrow("align", config, detector="detect:dlib-hog") as aligner:
+    with models.borrow("align", config) as aligner:
         alignment = aligner.align(image, record.face(scale))
     record.roll = alignment.roll
     record.set_aligned_face(alignment.face, scale)

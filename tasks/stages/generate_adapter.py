@@ -1,4 +1,5 @@
-"""generate (train-free): images in the style and its LoRAs, conditioned on the face adapter (no face LoRA)."""
+"""generate (train-free): images in the style and its LoRAs (and a fast-sampling LoRA), conditioned on the
+face adapter (no face LoRA)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from components import registry
 from components.diffusion.styles import build_prompt
-from tasks.config import BaseModelConfig, GenerateConfig, TrainFreeConfig
+from tasks.config import BaseModelConfig, FastConfig, GenerateConfig, MemoryConfig, TrainFreeConfig
 from tasks.diffusion_models import pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import encode_png
@@ -18,9 +19,10 @@ from tasks.portrait_rows import curated_ok, generated_rows, write_rows
 
 def generate_with_adapter(root: str, output: str, inputs: dict[str, str], generate: GenerateConfig,
                           base: BaseModelConfig, style: JobStyle, train_free: TrainFreeConfig,
+                          fast: FastConfig | None = None, memory: MemoryConfig | None = None,
                           gpu: GpuConfig | None = None) -> None:
     from components.adapters.weights import weights_from_bytes
-    from components.diffusion.generate import loras_loaded
+    from components.diffusion.fast import fast_sampling, load_fast_lora
 
     adapter = Path(train_free.adapter_file())
     if not adapter.is_file():
@@ -30,13 +32,17 @@ def generate_with_adapter(root: str, output: str, inputs: dict[str, str], genera
     seeds = [generate.seed + i for i in range(generate.num_images)]
     embeddings = np.asarray([r.embedding for r in records], np.float32)  # several photos: concatenated tokens
     style_loras = named_style_loras(style, trust_pickle=base.trust_pickle)
+    quick = load_fast_lora(**fast.component_options()) if fast is not None else None
     with gpu_slot(gpu):
-        pipeline = pipeline_for(base)
-        with loras_loaded(pipeline, style_loras):
-            generator = registry.create("generate", train_free.backend, pipeline=pipeline,
-                                        weights=weights_from_bytes(adapter.read_bytes()))
+        pipeline = pipeline_for(base, memory)
+        # built before any LoRA wraps the UNet's layers: FeedFace copies blocks of the plain UNet
+        generator = registry.create("generate", train_free.backend, pipeline=pipeline,
+                                    weights=weights_from_bytes(adapter.read_bytes()))
+        with fast_sampling(pipeline, quick, style_loras) as plan:
             images = generator.generate(
-                prompt, negative, embeddings, seeds=seeds, steps=generate.steps or style.steps,
+                prompt, negative, embeddings, seeds=seeds,
+                steps=plan.steps if plan else generate.steps or style.steps,
+                guidance_text=plan.guidance if plan else None,
                 face_guidance=train_free.face_guidance, scale=train_free.scale,
                 width=generate.resolution or style.width, height=generate.resolution or style.height)
     write_rows(root, output, generated_rows(seeds, [encode_png(i) for i in images], style.name, prompt, negative))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.flows.jobrunner import REPO, job_env
 
-COPIED = ("components", "tasks", "flows", "data/styles")
+COPIED = ("components", "tasks", "flows", "web", "data/styles")
 BEFORE_RETOUCH = ("orient", "detect", "align", "crop", "segment")
 FROM_RETOUCH = ("retouch", "tag", "quality", "embed")
 

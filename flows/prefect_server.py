@@ -1,0 +1,41 @@
+"""One temporary Prefect server per run, shared with the worker processes the run starts.
+
+With no API URL set, Prefect starts a temporary server in every process that
+needs one: in this process for the flow, and again inside each Dask worker or
+process-pool worker for the tasks it runs (the task context they receive
+carries no URL). Measured here: a bench run with the Dask runner started five
+extra servers; each costs ~10-20 s to start, writes the same SQLite database
+as the others, and reports its tasks where the flow's server never sees them.
+Those servers die with their workers, which Dask kills when they have not
+exited within 4 s; a server stopped before its reactive-triggers service got
+past loading automations fails its shutdown with `AssertionError: Reactive
+triggers not started` / `Application shutdown failed` (Prefect 3.8.8,
+prefect/server/events/services/triggers.py: `stop()` asserts that `start()`
+reached its consumer task).
+
+Starting the server up front and exporting its URL makes every process
+started afterwards use it: one server, one database, one clean shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def share_temporary_server(timeout: int = 90) -> str | None:
+    """Start this process's temporary server now and export its URL; None when a server is configured.
+
+    Call before creating worker processes (a Dask cluster, a process pool):
+    they read the URL from the environment they inherit. This process keeps
+    using the same server (Prefect keeps one temporary server per process).
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value():
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=timeout)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server.api_url

@@ -1,0 +1,51 @@
+"""One batch's pixels decoded once and shared by its stages; the vote's faces reused only when they match."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from components.types import Face, Orientation, UprightFaces
+from tasks.batch_images import BatchImages, vote_detects_like
+from tasks.config import LoadConfig, OrientConfig, YuNetDetectConfig, YuNetOrientConfig
+from tasks.records import FaceRecord
+
+
+def record_of(faces_dir, name: str) -> FaceRecord:
+    return FaceRecord(source=name, sha256=name, data=(faces_dir / name).read_bytes())
+
+
+def test_source_decoded_once_turned_once_and_forgotten(faces_dir):
+    images = BatchImages(LoadConfig())
+    record = record_of(faces_dir, "obama.jpg")
+    first = images.source(record)
+    assert images.source(record) is first and images.decodes == 1
+    record.rotation = 90
+    turned, scale = images.oriented(record)
+    assert turned.shape == (first.image.shape[1], first.image.shape[0], 3) and scale == first.scale
+    assert images.oriented(record)[0] is turned
+    images.forget_source(record)
+    images.source(record)
+    assert images.decodes == 2
+
+
+def test_crop_array_handed_on_and_png_written_for_the_artefact():
+    images = BatchImages(LoadConfig())
+    record = FaceRecord(source="a", sha256="a")
+    crop = np.full((64, 64, 3), 200, np.uint8)
+    images.set_crop(record, crop)
+    assert record.image.startswith(b"\x89PNG")
+    assert images.crop(record) is crop and images.decodes == 0
+
+
+def test_vote_faces_reused_only_for_the_same_detector_and_rotation():
+    face = Face(bbox=np.array([0.0, 0, 10, 10]), landmarks=np.zeros((5, 2)), score=1.0)
+    found = UprightFaces(orientation=Orientation(rotation=90, scores={90: 1.0}), faces=[face])
+    images = BatchImages(LoadConfig())
+    record = FaceRecord(source="a", sha256="a", rotation=90)
+    images.remember_vote(record, YuNetOrientConfig(), found)
+    assert images.voted_faces(record, YuNetDetectConfig()) == [face]
+    assert images.voted_faces(record, YuNetDetectConfig(max_side=1024)) is None
+    record.rotation = 0  # EXIF or a re-run changed the rotation: the vote's faces no longer apply
+    assert images.voted_faces(record, YuNetDetectConfig()) is None
+    assert not vote_detects_like(OrientConfig(), YuNetDetectConfig())
+    assert vote_detects_like(YuNetOrientConfig(window_px=320), YuNetDetectConfig(window_px=320))

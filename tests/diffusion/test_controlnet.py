@@ -68,6 +68,30 @@ def test_pose_generation_carries_the_face_lora(tiny_pipeline, controlnets, train
     assert tiny_pipeline.get_list_adapters() == {}
 
 
+def test_controlnet_generation_carries_the_style_loras_at_their_weights(tiny_pipeline, controlnets, tmp_path,
+                                                                        monkeypatch):
+    from safetensors.torch import load_file
+
+    from components.types import StyleLoraWeight
+    from tests.styles.loras import record_adapter_scales, write_lora
+
+    seen = record_adapter_scales(monkeypatch)
+    styles = {"style_0": load_file(write_lora(tmp_path / "s.safetensors", seed=5))}
+    pose, paint = pose_pipeline(tiny_pipeline, controlnets[0]), inpaint_pipeline(tiny_pipeline, list(controlnets))
+    named = _request(style_loras=(StyleLoraWeight("style_0", 0.6),))
+    image, mask = _control(5), np.full((SIZE, SIZE), 255, np.uint8)
+    for run in (lambda identity, asked: generate_in_pose(identity, pose, asked, _control(), 1.0)[0],
+                lambda identity, asked: inpaint(identity, paint, asked, image, mask, [_control(6), _control(7)],
+                                                [1.0, 0.2], 0.6)[0]):
+        without = run(LoraIdentity(None), _request())
+        styled = run(LoraIdentity(None, styles), named)
+        assert not np.array_equal(without, styled)
+        assert seen[-1] == {"style_0": pytest.approx(0.6)}  # attached by name, at the style's weight
+        assert tiny_pipeline.get_list_adapters() == {}
+    with pytest.raises(ValueError, match="names style LoRAs"):  # a request and an identity that disagree
+        generate_in_pose(LoraIdentity(None), pose, named, _control(), 1.0)
+
+
 def test_inpainting_repaints_inside_the_mask_and_strength_zero_changes_nothing(tiny_pipeline, controlnets):
     pipeline = inpaint_pipeline(tiny_pipeline, list(controlnets))
     image = _control(5)

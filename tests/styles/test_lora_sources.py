@@ -112,6 +112,35 @@ def test_generation_key_follows_lora_content_and_weight_not_path(tmp_path, cache
     assert key(first) != before
 
 
+def test_every_generation_stage_keys_the_style_loras_by_content(tmp_path, caches):
+    """The pose and template modes' generation (and inpainting) stages take the same JobStyle as `generate`."""
+    from flows.portrait_config import PortraitConfig, portrait_values
+    from tasks.catalog import PORTRAIT_STAGES
+    from tasks.config import BaseModelConfig
+    from tasks.job_style import job_style
+    from tasks.keys import stage_key
+
+    first = write_lora(tmp_path / "a" / "x.safetensors", seed=1)
+    moved = tmp_path / "b" / "y.safetensors"
+    moved.parent.mkdir()
+    moved.write_bytes(first.read_bytes())
+    stages = [s for s in PORTRAIT_STAGES if "style" in s.params]
+    assert {(s.name, kind) for s in stages for kind in s.kinds} >= {
+        ("generate", "style"), ("generate", "pose"), ("generate", "template"), ("inpaint", "template")}
+    config = PortraitConfig(user="u", style="studio_headshot", base=BaseModelConfig(spec="tiny"))
+
+    def keys(source, weight=1.0):
+        style = job_style(Style(name="s", prompt="{trigger}", loras=(StyleLora(source=str(source), weight=weight),)))
+        values = portrait_values(config, style)
+        return [stage_key(stage, ["input"] * len(stage.reads), values) for stage in stages]
+
+    before = keys(first)
+    assert before == keys(moved)
+    assert all(a != b for a, b in zip(before, keys(first, weight=0.5)))
+    write_lora(first, seed=2)
+    assert all(a != b for a, b in zip(before, keys(first)))
+
+
 def test_unusable_files_refused_at_resolution(tmp_path, caches):
     sdxl = write_lora(tmp_path / "sdxl.safetensors", {"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": (4, 8),
                                                        "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": (8, 4),

@@ -66,6 +66,8 @@ def prefect_server(tmp_path_factory):
     """One temporary Prefect server for the session, with the settings measured here.
 
     The flow heartbeat costs ~1 s per flow and can only be switched off in code.
+    Its URL is exported, so Dask and process-pool workers report to it instead
+    of each starting a server of its own (flows/prefect_server.py).
     """
     from flows.settings import apply_defaults
 
@@ -74,9 +76,16 @@ def prefect_server(tmp_path_factory):
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    from flows.prefect_server import share_temporary_server
+
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         with prefect_test_harness(server_startup_timeout=90):
-            yield
+            exported = share_temporary_server()
+            try:
+                yield
+            finally:
+                if exported:
+                    del os.environ["PREFECT_API_URL"]
 
 
 @pytest.fixture

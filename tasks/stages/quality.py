@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from components.types import Rejected
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import LoadConfig, QualityConfig
-from tasks.imaging import decode_png
 from tasks.records import FaceRecord
 
 
-def quality(record: FaceRecord, config: QualityConfig, load: LoadConfig) -> None:
+def quality(record: FaceRecord, config: QualityConfig, load: LoadConfig, images: BatchImages) -> None:
     with models.borrow("quality", config) as scorer:
-        result = scorer.score(decode_png(record.image), record.landmarks68_array(), record.face_width,
+        result = scorer.score(images.crop(record), record.landmarks68_array(), record.face_width,
                               record.detection_score)
         weakest = scorer.weakest(result.parts)
     record.quality, record.quality_parts = result.score, dict(result.parts)

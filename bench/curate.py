@@ -125,7 +125,8 @@ def stages_one_by_one(photos: Path, out: Path, config: CurationConfig) -> dict[s
 
 def chain_costs(photos: Path, out: Path, config: CurationConfig) -> tuple[dict[str, float], dict[str, float], dict]:
     """After, on one thread: CPU s per stage computing, and writing its artefact; what was decoded."""
-    compute, write = dict.fromkeys((s.name for s in CURATION_STAGES), 0.0), dict.fromkeys(compute, 0.0)
+    names = [s.name for s in CURATION_STAGES]
+    compute, write = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
     images = BatchImages()
     for batch in ingested(photos, out, config):
         records = from_table(read_parquet(out / batch.path))

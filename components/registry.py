@@ -16,11 +16,11 @@ import importlib
 from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
-    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
-               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter",
-               "yunet-vote": "components.verified_faces:YuNetVoteOrienter"},
-    "detect": {"dlib-hog": "components.detection:DlibHogDetector",
-               "yunet": "components.verified_faces:YuNetDetector"},
+    "orient": {"yunet-vote": "components.verified_faces:YuNetVoteOrienter",
+               "detector-vote": "components.orientation:DetectorVoteOrienter",
+               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter"},
+    "detect": {"yunet": "components.verified_faces:YuNetDetector",
+               "dlib-hog": "components.detection:DlibHogDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},

@@ -56,3 +56,15 @@ def test_vote_faces_reused_only_for_the_same_detector_and_rotation():
     assert images.voted_faces(record, YuNetDetectConfig()) is None
     assert not vote_detects_like(OrientConfig(), YuNetDetectConfig())
     assert vote_detects_like(YuNetOrientConfig(window_px=320), YuNetDetectConfig(window_px=320))
+
+
+def test_batches_give_each_worker_an_equal_share():
+    from tasks.ingest import batch_bounds
+
+    sizes = lambda *args: [end - start for start, end in batch_bounds(*args)]  # noqa: E731
+    assert sizes(120, 16, 2) == [15] * 8  # not 7 x 16 + 8: one worker would idle through the last batch
+    assert sizes(10, 16, 2) == [5, 5] and sizes(1, 16, 2) == [1] and sizes(0, 16, 2) == []
+    assert sizes(33, 16, 1) == [11, 11, 11] and sizes(4, 1, 2) == [1, 1, 1, 1]
+    bounds = batch_bounds(101, 16, 3)
+    assert bounds[0][0] == 0 and bounds[-1][1] == 101 and len(bounds) % 3 == 0
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:])) and max(e - s for s, e in bounds) <= 16

@@ -30,8 +30,8 @@ FACECHAIN_OPTIONS: dict[str, dict[str, float]] = {"quality": {"threshold": 0.855
 # Constructor arguments built from other stages ("stage:backend"), where a backend differs from
 # its stage's default: RTS finds faces with our detector and aligns them with our 68 landmarks.
 DEPENDENCIES: dict[tuple[str, str], dict[str, str]] = {
-    ("rank", "embedding-similarity"): {"detector": "detect:dlib-hog", "embedder": "embed:dlib-resnet"},
-    ("rank", "rts"): {"detector": "detect:dlib-hog", "landmarker": "landmarks:dlib-68"},
+    ("rank", "embedding-similarity"): {"detector": "detect:yunet", "embedder": "embed:dlib-resnet"},
+    ("rank", "rts"): {"detector": "detect:yunet", "landmarker": "landmarks:dlib-68"},
 }
 
 

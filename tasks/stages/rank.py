@@ -8,6 +8,7 @@ import numpy as np
 
 from components.ranking import top_k
 from tasks import models
+from tasks.catalog import FACE_DETECTOR
 from tasks.config import RankConfig
 from tasks.imaging import decode_png
 from tasks.portrait_rows import curated_ok, read_rows, write_rows
@@ -21,7 +22,7 @@ def rank_images(root: str, output: str, inputs: dict[str, str], rank: RankConfig
     template = from_table(read_parquet(Workspace(root).path(inputs["select"])))[0]
     users = np.asarray([r.embedding for r in curated_ok(root, inputs["curate"])], dtype=np.float32)
     candidates = [i for i, row in enumerate(rows) if row["image"] is not None]
-    with models.borrow("rank", rank, detector="detect:dlib-hog", embedder="embed:dlib-resnet") as ranker:
+    with models.borrow("rank", rank, detector=FACE_DETECTOR, embedder="embed:dlib-resnet") as ranker:
         scores = ranker.score([decode_png(rows[i]["image"]) for i in candidates],
                               np.asarray(template.embedding, dtype=np.float32), users)
     for i, score in zip(candidates, scores):

@@ -79,12 +79,11 @@ def prepared_faces(count: int) -> list[dict]:
 
 def build(stage: str, backend: str, model_dir: str | None):
     from components import registry
-    from components.seed.catalog import DEPENDENCIES
 
     options = {"model_dir": model_dir} if model_dir else {}
     if stage == "segment" and backend == "m2fp":
         options["min_score"] = 0.1  # random weights never reach FaceChain's 0.8: measure the whole path
-    for name, spec in DEPENDENCIES.get((stage, backend), {}).items():
+    for name, spec in registry.dependencies(stage, backend).items():
         options[name] = registry.create(*spec.split(":", 1))
     return registry.create(stage, backend, **options)
 

@@ -2,6 +2,7 @@
 then LoRA training steps/s and seconds per image of each test model family (tiny, tiny-sdxl).
 
     python bench/portrait.py [--train-steps 40] [--resolution 128] [--num-images 4] [--gen-steps 10]
+    python bench/portrait.py --base-model tiny-sdxl   # the job on the SDXL test model
     python bench/portrait.py --skip-job      # only the per-family rows
 
 The two sample photos of one person (data/samples/obama*.jpg) are copied to a
@@ -83,9 +84,9 @@ def load_models(config) -> None:
     from tasks.diffusion_models import pipeline_for
 
     pipeline_for(config.base)
-    with models.borrow("fuse", config.fuse, detector="detect:dlib-hog"):
+    with models.borrow("fuse", config.fuse):
         pass
-    with models.borrow("rank", config.rank, detector="detect:dlib-hog", embedder="embed:dlib-resnet"):
+    with models.borrow("rank", config.rank):
         pass
 
 
@@ -202,6 +203,7 @@ def main() -> None:
     parser.add_argument("--gen-steps", type=int, default=10)
     parser.add_argument("--keep", type=int, default=2)
     parser.add_argument("--style", default="studio_headshot")
+    parser.add_argument("--base-model", choices=FAMILY_TEST_MODELS, default="tiny", help="the job's test model")
     parser.add_argument("--workers", type=int, default=2, help="curation workers")
     parser.add_argument("--family-train-steps", type=int, default=8, help="training steps per test model row")
     parser.add_argument("--skip-job", action="store_true", help="only the per-family (tiny, tiny-sdxl) rows")
@@ -225,7 +227,8 @@ def main() -> None:
     rows.append(("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after   "
                                  f"(timings are wall clock: other processes on the machine inflate them)"))
     text = print_table("portrait job benchmark (tiny models, CPU)", rows)
-    path = save(text, f"portrait-cpu-{socket.gethostname()}{'-families' if args.skip_job else ''}.txt")
+    model = "" if args.base_model == "tiny" else f"-{args.base_model}"
+    path = save(text, f"portrait-cpu-{socket.gethostname()}{'-families' if args.skip_job else model}.txt")
     print(f"saved: {path.relative_to(REPO)}")
 
 
@@ -235,7 +238,7 @@ def job_rows(args) -> list[tuple[str, str]]:
         tmp = Path(tmp)
         private_prefect_home("bench-portrait")
         photos = copy_samples(tmp / "photos")
-        config = portrait_config(args, REPO / "data" / "styles")
+        config = portrait_config(args, REPO / "data" / "styles", args.base_model)
         startup = start_server()
         t = time.perf_counter()
         run_stages(photos, tmp / "warm-up", warm_up_config(config))
@@ -244,7 +247,7 @@ def job_rows(args) -> list[tuple[str, str]]:
         job_s, summary, in_flow = run_job(photos, tmp / "flow", config)
 
     work = sum(stage_s.values())
-    rows = [("job", f"{info['photos']} photos, tiny model, {info['steps']} train steps at {args.resolution}², "
+    rows = [("job", f"{info['photos']} photos, {args.base_model}, {info['steps']} train steps at {args.resolution}², "
                     f"{args.num_images} images x {args.gen_steps} steps, style {args.style}"),
             ("server start-up s", f"{startup:.1f}   (excluded below)"),
             ("warm-up pass s", f"{warm_s:.1f}   (same job at 64², 1 step: imports, model loads; excluded)"),

@@ -9,6 +9,7 @@ import numpy as np
 
 from components.types import (
     Alignment,
+    BodyPose,
     Crop,
     Face,
     Fusion,
@@ -19,6 +20,7 @@ from components.types import (
     RankScore,
     Segmentation,
     Tags,
+    TemplateCandidate,
     TrainingExample,
     UprightFaces,
 )
@@ -100,9 +102,27 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
+class PoseEstimator(Protocol):
+    def estimate(self, image: np.ndarray) -> BodyPose:
+        """The most prominent person's 18 OpenPose joints; `NoPersonFound` when there is none."""
+
+
+@runtime_checkable
+class PoseGenerator(Protocol):
+    def generate(self, identity, request: GenerationRequest, pose_map: np.ndarray, scale: float) -> list[np.ndarray]:
+        """One image per seed of `request`, in the pose of `pose_map` (OpenPose RGB), the identity's face."""
+
+
+@runtime_checkable
 class Fuser(Protocol):
     def fuse(self, template: np.ndarray, target: np.ndarray) -> Fusion:
         """Put the template's face onto the face found in `target`."""
+
+
+@runtime_checkable
+class TemplateScorer(Protocol):
+    def scores(self, candidates: Sequence[TemplateCandidate]) -> list[float]:
+        """One score per candidate; the highest is the template face."""
 
 
 @runtime_checkable

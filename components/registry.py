@@ -39,13 +39,36 @@ REGISTRY: dict[str, dict[str, str]] = {
     "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
+    "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator",
+             "controlnet-aux": "components.pose:OpenPoseBodyEstimator"},
+    "pose-generate": {"controlnet": "components.diffusion.controlled:ControlNetPoseGenerator"},
     # One trainer for both kinds: the backend name is the adapter kind it trains.
     "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",
                       "feedface": "components.adapters.train:AdapterTrainer"},
+    "select": {"highest-quality": "components.selection:HighestQuality",
+               "fqa": "components.seed.fqa:FqaTemplateSelector"},
     "fuse": {"seamless-clone": "components.fusion:SeamlessCloneFuser"},
     "rank": {"embedding-similarity": "components.ranking:EmbeddingRanker",
              "rts": "components.seed.rts:RtsRanker"},
 }
+
+
+# Constructor arguments a backend is built with from other registry entries ("stage:backend");
+# each instance gets its own (never shared between threads). Part of the stage's code version.
+# Fuse and rank find faces with the default detector (YuNet proposals confirmed by HOG), as good as
+# HOG alone on the test photos (tests/components/test_ranking.py, test_fusion.py) and cheaper; align
+# detects again in its levelled window with HOG itself.
+DEPENDENCIES: dict[tuple[str, str], dict[str, str]] = {
+    ("align", "least-squares"): {"detector": "detect:dlib-hog"},
+    ("fuse", "seamless-clone"): {"detector": "detect:yunet"},
+    ("rank", "embedding-similarity"): {"detector": "detect:yunet", "embedder": "embed:dlib-resnet"},
+    # RTS finds faces with our detector and aligns them with our 68 landmarks.
+    ("rank", "rts"): {"detector": "detect:yunet", "landmarker": "landmarks:dlib-68"},
+}
+
+
+def dependencies(stage: str, backend: str) -> dict[str, str]:
+    return dict(DEPENDENCIES.get((stage, backend), {}))
 
 
 def backend_names(stage: str) -> list[str]:

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict
 
 from components.plot import line_chart_png
 from components.report import ReportImage, render_report
@@ -19,8 +18,8 @@ from flows.execute import Artefact, Executor, Plan
 from flows.joblock import job_session
 from flows.runs import RunRecord, save_run
 from tasks.catalog import ADAPTER_STAGES
-from tasks.config import ADAPTER_FILE, AdapterTrainConfig, BaseModelConfig
-from tasks.gpu import GpuConfig
+from flows.config import AdapterFlowConfig
+from tasks.config import ADAPTER_FILE
 from tasks.keys import FileFingerprints
 from tasks.stages.train_adapter import dataset_key, dataset_records, losses_file
 from tasks.storage import atomic_write_bytes, atomic_write_json
@@ -29,20 +28,13 @@ from tasks.workspace import Workspace
 ADAPTER_INFO = "adapter.json"
 
 
-class AdapterFlowConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    train: AdapterTrainConfig = AdapterTrainConfig()
-    base: BaseModelConfig = BaseModelConfig()
-    gpu: GpuConfig = GpuConfig()
-
-
 @flow(name="train-adapter", log_prints=True)
 def train_adapter_flow(dataset: str, out: str, config: AdapterFlowConfig | None = None) -> dict:
-    from components.diffusion.base_model import check_base_model
+    from flows.model_checks import check_model_inputs, with_family
 
     config = config or AdapterFlowConfig()
-    check_base_model(config.base.spec, allow_pickle=config.base.trust_pickle)
+    check_model_inputs(config.base, face_adapters=True)  # SDXL refused before any work
+    config = config.model_copy(update={"base": with_family(config.base)})
     folder = Workspace(out)
     with job_session(folder.root):
         records = dataset_records(dataset)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tasks.choices import DetectChoice, OrientChoice, QualityChoice, SegmentChoice, TagChoice
 from tasks.config import (
+    AdapterTrainConfig,
     AlignConfig,
+    BaseModelConfig,
     CropConfig,
-    DetectConfig,
     EmbedConfig,
     LoadConfig,
-    OrientConfig,
     QualityConfig,
     RetouchConfig,
     SegmentConfig,
@@ -20,6 +21,35 @@ from tasks.config import (
     YuNetDetectConfig,
     YuNetOrientConfig,
 )
+from tasks.gpu import GpuConfig
+
+# A profile picks a backend for several stages at once; settings given explicitly win.
+# `facechain`: the seed's own models (components/seed), each with FaceChain's settings as its defaults.
+PROFILES: dict[str, dict[str, str]] = {
+    "default": {},
+    "facechain": {"orient": "rot-bgr", "segment": "m2fp", "tag": "fairface", "quality": "flcm", "select": "fqa",
+                  "rank": "rts"},
+}
+Profile = Literal["default", "facechain"]
+
+
+def with_backends(data: Any, stages: list[str], model: type[BaseModel]) -> Any:
+    """Before validation: the backend of each stage section of `data` that names none.
+
+    A section left out gets the profile's backend if it names one; a section
+    given without `backend` (e.g. {"threshold": 0.5} from a deployment's
+    parameters) gets the profile's, else the stage's default one.
+    """
+    if not isinstance(data, dict):
+        return data
+    chosen = PROFILES.get(data.get("profile", "default"), {})
+    data = {**{s: {"backend": chosen[s]} for s in stages if s in chosen and s not in data}, **data}
+    for stage in stages:
+        section = data.get(stage)
+        if isinstance(section, dict) and "backend" not in section:
+            default = chosen.get(stage) or model.model_fields[stage].default.backend
+            data[stage] = {"backend": default, **section}
+    return data
 
 
 class CurationConfig(BaseModel):
@@ -34,18 +64,36 @@ class CurationConfig(BaseModel):
                                       description="embedding distance under which photos are one person (dlib: 0.6)")
     single_identity: bool = Field(False, description="all photos show one person: one trigger word by majority")
     progress: bool = True
+    profile: Profile = Field("default", description="facechain: the seed's ModelScope models for every stage")
     load: LoadConfig = LoadConfig()
     # YuNet proposals confirmed by HOG: 2-8x less CPU than HOG alone, same fidelity on the manifest
     # photos (bench/detectors.py, README "Face detection backends"); the vote's detection is the detection.
-    orient: OrientConfig | YuNetOrientConfig = Field(YuNetOrientConfig(), discriminator="backend")
-    detect: DetectConfig | YuNetDetectConfig = Field(YuNetDetectConfig(), discriminator="backend")
+    orient: OrientChoice = YuNetOrientConfig()
+    detect: DetectChoice = YuNetDetectConfig()
     align: AlignConfig = AlignConfig()
     crop: CropConfig = CropConfig()
-    segment: SegmentConfig = SegmentConfig()
+    segment: SegmentChoice = SegmentConfig()
     retouch: RetouchConfig = RetouchConfig()
-    tag: TagConfig = TagConfig()
-    quality: QualityConfig = QualityConfig()
+    tag: TagChoice = TagConfig()
+    quality: QualityChoice = QualityConfig()
     embed: EmbedConfig = EmbedConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        from tasks.catalog import job_stage_names
+
+        return with_backends(data, job_stage_names("curation"), cls)
+
+
+class AdapterFlowConfig(BaseModel):
+    """Training a face adapter (`python -m flows train-adapter`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: AdapterTrainConfig = AdapterTrainConfig()
+    base: BaseModelConfig = BaseModelConfig()
+    gpu: GpuConfig = GpuConfig()
 
 
 def curation_values(config: CurationConfig) -> dict:

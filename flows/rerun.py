@@ -10,47 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prefect import flow
-from pydantic import BaseModel, ValidationError
 
 from flows.config import CurationConfig
 from flows.joblock import job_session
+from flows.overrides import with_overrides
 from flows.runs import RunRecord, latest_run, load_run, runs_dir
-from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+from tasks.catalog import CURATION, PORTRAIT, job_stage_names, portrait_stage
 from tasks.workspace import Workspace
 
 PORTRAIT_RUN_ID = "portrait"  # flows.portrait.RUN_ID, without importing the flow here
-
-
-def parse_sets(sets: list[str]) -> dict[str, Any]:
-    """["keep=3", "strength=0.5"] -> {"keep": 3, "strength": 0.5} (values read as YAML scalars)."""
-    parsed = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set takes key=value, got {item!r}")
-        parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return parsed
-
-
-def with_overrides(config: BaseModel, section: str, overrides: dict[str, Any]) -> BaseModel:
-    """`config` with `overrides` applied to its `section` sub-model, validated."""
-    if not overrides:
-        return config
-    current = getattr(config, section, None)
-    if not isinstance(current, BaseModel):
-        raise ValueError(f"stage {section!r} has no settings to --set")
-    fields = sorted(set(type(current).model_fields) - {"backend"})
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown --set key(s) {', '.join(unknown)} for stage {section!r}; "
-                         f"valid keys: {', '.join(fields)}")
-    try:
-        updated = type(current).model_validate({**current.model_dump(), **overrides})
-    except ValidationError as exc:
-        raise ValueError(f"invalid --set for stage {section!r}: {exc.errors()[0]['msg']}") from None
-    return config.model_copy(update={section: updated})
 
 
 def is_portrait_job(root: Path) -> bool:
@@ -67,11 +36,11 @@ def portrait_overrides(record: RunRecord, stage: str, overrides: dict[str, Any])
     from flows.portrait_config import PortraitConfig
 
     config = PortraitConfig.model_validate(record.config)
-    names = job_stage_names(PORTRAIT, config.mode)
+    names = job_stage_names(PORTRAIT, config.mode, config.kind)
     check_stage(stage, names)
     if stage in job_stage_names(CURATION):
         return config.model_copy(update={"curation": with_overrides(config.curation, stage, overrides)})
-    return with_overrides(config, stage, overrides)
+    return with_overrides(config, portrait_stage(stage, config.mode, config.kind).config_name, overrides)
 
 
 @flow(name="rerun", log_prints=True)

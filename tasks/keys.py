@@ -67,15 +67,17 @@ def content_files(value: Any) -> list[str]:
 
 def stage_code_version(stage: Stage, values: dict[str, Any], root: Path = PROJECT_ROOT) -> str:
     """The stage's module, its component's and those it uses, and all they import (files under `root`)."""
-    from components.registry import module_of
+    from components.registry import dependencies, module_of
 
     modules = [stage.module]
     if stage.group == CURATION:
         modules.append(CURATION_RUNNER)
     backend = getattr(values.get(stage.backend_from or stage.config_name), "backend", None)
+    uses = list(stage.uses)
     if stage.registry and backend:
         modules.append(module_of(stage.registry, backend))
-    modules += [module_of(*spec.split(":", 1)) for spec in stage.uses]
+        uses += dependencies(stage.registry, backend).values()
+    modules += [module_of(*spec.split(":", 1)) for spec in uses]
     return code_version(modules, root)
 
 

@@ -39,14 +39,14 @@ class Pool:
                 self._idle.append(item)
 
 
-def borrow(stage: str, config: StageConfig, **dependencies: str):
-    """`with borrow("align", config, detector="detect:dlib-hog") as aligner: ...`
+def borrow(stage: str, config: StageConfig):
+    """`with borrow("align", config) as aligner: ...`: the backend `config` names, with its options.
 
-    `dependencies` name constructor arguments built from "stage:backend" (each
-    instance gets its own, so they are never shared between threads either).
+    The other components it is built from come from `registry.DEPENDENCIES`
+    (each instance gets its own, so they are never shared between threads either).
     """
     return _pool(stage, config.backend, tuple(sorted(config.component_options().items())),
-                 tuple(sorted(dependencies.items()))).borrow()
+                 tuple(sorted(registry.dependencies(stage, config.backend).items()))).borrow()
 
 
 def borrow_named(stage: str, backend: str, **options: Any):

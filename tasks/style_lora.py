@@ -1,4 +1,4 @@
-"""A style LoRA attached to a pipeline for the duration of one generation."""
+"""A style LoRA (and a fast-sampling LoRA) attached to a pipeline for the duration of one generation."""
 
 from __future__ import annotations
 
@@ -7,18 +7,21 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def style_lora_loaded(pipeline, path: str | None, weight: float) -> Iterator[None]:
-    """The LoRA as the named adapter "style" at `weight` (no path: nothing attached)."""
-    if not path:
-        yield
-        return
-    from safetensors.torch import load_file
+def style_lora_loaded(pipeline, path: str | None, weight: float, fast=None) -> Iterator:
+    """The LoRA as the named adapter "style" at `weight` (no path: nothing attached), refused when made for
+    another model family. `fast` (components.diffusion.fast.FastLora): its LoRA and scheduler too; yields
+    its plan (sample with its steps and guidance), else None."""
+    from components.diffusion.fast import fast_sampling
+    from components.diffusion.generate import STYLE_ADAPTER, loras_loaded
 
-    from components.diffusion.generate import as_pipeline_lora
+    loras = []
+    if path:
+        from safetensors.torch import load_file
 
-    pipeline.load_lora_weights(as_pipeline_lora(load_file(path)), adapter_name="style")
-    pipeline.set_adapters(["style"], adapter_weights=[weight])
-    try:
-        yield
-    finally:
-        pipeline.unload_lora_weights()
+        loras.append((STYLE_ADAPTER, load_file(path), weight))
+    if fast is None:
+        with loras_loaded(pipeline, loras):
+            yield None
+    else:
+        with fast_sampling(pipeline, fast, loras) as plan:
+            yield plan

@@ -67,3 +67,14 @@ def png_bomb(width: int, height: int) -> bytes:
     row = b"\x00" * (width + 1)
     body = b"".join(compressor.compress(row) for _ in range(64)) + compressor.flush()
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def downscaled_copies(source, folder, names, max_side: int = 1000):
+    """JPEG copies of the photos `names` from `source` in `folder`, at most `max_side` px (fast to curate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with Image.open(source / name) as im:
+            im = im.convert("RGB")
+            im.thumbnail((max_side, max_side))
+            im.save(folder / name, quality=92)
+    return folder

@@ -14,7 +14,8 @@ from web.options import form_options
 from web.styles import style_list, style_preview
 
 router = APIRouter(prefix="/api/v1")
-OPENAPI_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+OPENAPI_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
+                 "list": "string"}  # a list field: one value per line
 
 
 class RerunRequest(BaseModel):
@@ -36,7 +37,7 @@ def job_form_schema() -> dict[str, Any]:
                   else {"type": OPENAPI_TYPES[option.kind]})
         if option.choices:
             schema["enum"] = list(option.choices)
-        if option.default is not None and option.kind != "file":
+        if option.default is not None and option.kind not in ("file", "list"):
             schema["default"] = option.default
         properties[option.name] = {**schema, "description": option.help}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {

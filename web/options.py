@@ -18,9 +18,14 @@ from pydantic import ValidationError
 from web.errors import ApiError
 from web.settings import WebSettings
 
-# Set by the server, never by a request: who and where, progress bars, pickle, server folders.
+# Set by the server, never by a request: who and where, progress bars, pickle, server folders and
+# models (--person names photo or job folders, the ControlNets local paths or cached ids).
 SERVER_SIDE = frozenset({"help", "photos", "user", "job", "out", "no_progress", "trust_pickle", "styles_dir",
-                         "adapter"})
+                         "adapter", "vae", "fast", "fast_kind", "fast_steps", "fast_guidance", "fast_weight",
+                         "person", "controlnet_openpose", "controlnet_canny"})
+# Stage settings (`set`) a request may not make: they name server folders or files (the template and pose
+# stages' `image` is an upload; ControlNets and pose weights are the server's) or lift the pickle rule.
+SERVER_SIDE_SETTINGS = frozenset({"model_dir", "trust_pickle", "device", "image", "weights", "openpose", "canny"})
 # Options whose value is a file: uploaded with the request, stored in the job's folder.
 FILE_OPTIONS = frozenset({"template", "pose", "pose_map", "style_lora"})
 TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
@@ -29,7 +34,7 @@ TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "n
 @dataclass(frozen=True)
 class FormOption:
     name: str
-    kind: str  # "int" | "float" | "str" | "bool" | "file"
+    kind: str  # "int" | "float" | "str" | "bool" | "file" | "list" (one value per line)
     default: Any
     choices: tuple | None
     help: str
@@ -59,6 +64,8 @@ def _kind(action: argparse.Action) -> str:
         return "file"
     if isinstance(action, argparse._StoreTrueAction):
         return "bool"
+    if isinstance(action, argparse._AppendAction):
+        return "list"
     return {int: "int", float: "float"}.get(action.type, "str")
 
 
@@ -92,6 +99,8 @@ def _convert(option: FormOption, text: str) -> Any:
             return int(text)
         if option.kind == "float":
             return float(text)
+        if option.kind == "list":
+            return [line.strip() for line in text.splitlines() if line.strip()]
         return text
     except ValueError:
         raise ApiError(422, f"{option.name}: {text!r} is not a valid {option.kind}") from None
@@ -107,6 +116,9 @@ def build_config(values: dict[str, Any], files: dict[str, Path], user: str, job:
     if base_model not in settings.base_models:
         raise ApiError(422, f"base_model {base_model!r} is not offered here; choose one of "
                             f"{', '.join(settings.base_models)}")
+    for setting in values.get("set", []):
+        if setting.partition("=")[0].rpartition(".")[2].strip() in SERVER_SIDE_SETTINGS:
+            raise ApiError(422, f"set: {setting.partition('=')[0]!r} is the server's to choose")
     args = argparse.Namespace(**{a.dest: a.default for a in _portrait_parser()._actions if a.dest != "help"})
     vars(args).update(values)
     vars(args).update({name: str(path) for name, path in files.items()})

@@ -131,15 +131,9 @@ class UNetAdapter:
 
 def check_adapter_family(pipeline) -> None:
     """FACT and FeedFace need a family whose UNet takes the text encoder's states alone (SD 1.5)."""
-    from components.diffusion.family import FAMILIES, family_of
+    from components.diffusion.family import family_of
 
-    family = family_of(pipeline)
-    if not family.face_adapters:
-        supported = ", ".join(f"{f.label} ({f.name})" for f in FAMILIES.values() if f.face_adapters)
-        raise ValueError(
-            f"the FACT / FeedFace face adapters do not run on {family.label} ({family.name}) base models, only on "
-            f"{supported}: their training and sampling loops condition the UNet on one text encoder, without "
-            f"{family.label}'s second encoder, pooled text and size embeddings. Use LoRA training on {family.label}.")
+    family_of(pipeline).require_face_adapters()
 
 
 def transformer_blocks(unet) -> list[tuple[str, nn.Module, nn.Module]]:

@@ -75,18 +75,25 @@ def load_vae(spec: str, *, allow_pickle: bool = False, torch_dtype=None):
     """An AutoencoderKL from a diffusers folder (config.json + weights) or a single file."""
     from diffusers import AutoencoderKL
 
+    location = vae_location(spec, allow_pickle=allow_pickle)
+    if location.is_file():
+        return AutoencoderKL.from_single_file(str(location), local_files_only=True, torch_dtype=torch_dtype)
+    return AutoencoderKL.from_pretrained(location, local_files_only=True, torch_dtype=torch_dtype,
+                                         use_safetensors=None if allow_pickle else True)
+
+
+def vae_location(spec: str, *, allow_pickle: bool = False) -> Path:
+    """The VAE's folder or file (a path, or a cached hub id), found without loading it."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"VAE must be a non-empty path or hub id, got {spec!r}")
+    spec = spec.strip()
     _refuse_untrusted_pickle(spec, allow_pickle)
     path = Path(spec).expanduser()
-    if path.is_dir():
-        return AutoencoderKL.from_pretrained(path, local_files_only=True, torch_dtype=torch_dtype,
-                                             use_safetensors=None if allow_pickle else True)
-    if path.is_file():
-        return AutoencoderKL.from_single_file(str(path), local_files_only=True, torch_dtype=torch_dtype)
+    if path.exists():
+        return path
     if looks_like_path(spec):
         raise BaseModelNotFound(f"VAE {spec!r}: no such file or folder")
-    folder = find_cached_model(spec, marker="config.json", what="VAE")
-    return AutoencoderKL.from_pretrained(folder, local_files_only=True, torch_dtype=torch_dtype,
-                                         use_safetensors=None if allow_pickle else True)
+    return find_cached_model(spec, marker="config.json", what="VAE")
 
 
 def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
@@ -102,10 +109,12 @@ def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
     find_cached_model(spec)
 
 
-def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: str = "base model") -> Path:
+def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: str = "base model",
+                      instead: str = "pass --base-model PATH to a diffusers folder or a .safetensors file") -> Path:
     """The local snapshot folder of a hub id (Hugging Face cache first, then ModelScope).
 
-    `marker`: a glob a ModelScope folder must match a file of to count as the model.
+    `marker`: a glob a ModelScope folder must match a file of to count as the model; `what` and
+    `instead` word the refusal.
     """
     hf_cache = _hf_cache_dir()
     try:
@@ -123,8 +132,7 @@ def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: s
         f"{what} {repo_id!r} is not in a local model cache and this machine cannot download it.\n"
         f"Searched:\n  {searched}\n"
         f"To get it: on a connected machine run `huggingface-cli download {repo_id}` (or "
-        f"`modelscope download --model {repo_id}`) and copy the cache folder here, "
-        "or pass --base-model PATH to a diffusers folder or a .safetensors file."
+        f"`modelscope download --model {repo_id}`) and copy the cache folder here, or {instead}."
     )
 
 
@@ -145,13 +153,16 @@ def modelscope_candidates(repo_id: str) -> list[Path]:
 
 def _from_folder(folder: Path, allow_pickle: bool, torch_dtype):
     family = _folder_family(folder)
-    return family.pipeline_class().from_pretrained(
-        folder,
-        use_safetensors=None if allow_pickle else True,  # None: prefer safetensors, fall back to .bin
-        local_files_only=True,
-        torch_dtype=torch_dtype,
-        **family.load_kwargs(),
-    )
+    try:
+        return family.pipeline_class().from_pretrained(
+            folder,
+            use_safetensors=None if allow_pickle else True,  # None: prefer safetensors, fall back to .bin
+            local_files_only=True,
+            torch_dtype=torch_dtype,
+            **family.load_kwargs(),
+        )
+    except (OSError, ValueError) as error:  # missing components or weights: say which model
+        raise ValueError(f"{family.label} base model {str(folder)!r} could not be loaded: {error}") from error
 
 
 def _folder_family(folder: Path) -> Family:
@@ -180,18 +191,24 @@ def _single_file_family(path: Path) -> Family:
 
 def _checkpoint_shapes(path: Path) -> dict:
     """key -> an object with .shape, from the file's header only (safetensors) or a weights-only load."""
-    from types import SimpleNamespace
-
     if path.suffix.lower() == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            return {key: SimpleNamespace(shape=tuple(handle.get_slice(key).get_shape())) for key in handle.keys()}
+        return safetensors_shapes(path)
     import torch  # a trusted pickle (refused earlier otherwise)
 
     loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     loaded = loaded.get("state_dict", loaded)
     return {key: value for key, value in loaded.items() if hasattr(value, "shape")}
+
+
+def safetensors_shapes(path: str | Path) -> dict:
+    """key -> an object with .shape and .ndim, read from the file's header (no tensor is loaded)."""
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    return {key: SimpleNamespace(shape=shape, ndim=len(shape)) for key, shape in shapes.items()}
 
 
 def _from_single_file(path: Path, torch_dtype):

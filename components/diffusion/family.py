@@ -15,7 +15,9 @@ from typing import Any
 
 # model_index.json `_class_name`s of each family (text-to-image, img2img and inpainting
 # variants share weights and LoRAs).
-_SD15_CLASSES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline")
+_SD15_CLASSES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline",
+                 # the template and pose modes' pipelines, made from the base with from_pipe
+                 "StableDiffusionControlNetPipeline", "StableDiffusionControlNetInpaintPipeline")
 _SDXL_CLASSES = ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline")
 
 
@@ -59,6 +61,15 @@ class Family:
     def vae_needs_fp32(self, vae) -> bool:
         """Whether encoding/decoding must run the VAE in float32 (fp16 overflow)."""
         return False
+
+    def require_face_adapters(self) -> None:
+        """Refuse the FACT / FeedFace face adapters (train-free mode) on a family they cannot condition."""
+        if not self.face_adapters:
+            supported = ", ".join(f"{f.label} ({f.name})" for f in FAMILIES.values() if f.face_adapters)
+            raise ValueError(
+                f"the FACT / FeedFace face adapters do not run on {self.label} ({self.name}) base models, only on "
+                f"{supported}: their training and sampling loops condition the UNet on one text encoder, without "
+                f"{self.label}'s second encoder, pooled text and size embeddings. Use LoRA training on {self.label}.")
 
     def save_lora(self, folder, weights) -> None:
         """Write `weights` (LoraWeights) as one safetensors file with the pipeline class's save_lora_weights."""

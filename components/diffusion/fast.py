@@ -100,14 +100,21 @@ def load_fast_lora(spec: str, *, kind: str | None = None, steps: int | None = No
                    weight: float = 1.0) -> FastLora:
     """The LoRA at `spec` (a .safetensors file, a folder holding one, or a hub id in the local cache,
     optionally `owner/name/FILE.safetensors`) with its plan."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
+
+    path, plan = fast_lora_plan(spec, kind=kind, steps=steps, guidance=guidance, weight=weight)
+    return FastLora(name=spec, state_dict=load_file(str(path)), plan=plan)
+
+
+def fast_lora_plan(spec: str, *, kind: str | None = None, steps: int | None = None, guidance: float | None = None,
+                   weight: float = 1.0) -> tuple[Path, FastPlan]:
+    """The LoRA file `spec` names and its plan, from its name and header only (for checks before any work)."""
+    from safetensors import safe_open
 
     path = resolve_lora_file(spec)
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-    plan = fast_plan(f"{spec} {path.name}", metadata, kind=kind, steps=steps, guidance=guidance, weight=weight)
-    return FastLora(name=spec, state_dict=load_file(str(path)), plan=plan)
+    return path, fast_plan(f"{spec} {path.name}", metadata, kind=kind, steps=steps, guidance=guidance, weight=weight)
 
 
 def resolve_lora_file(spec: str) -> Path:

@@ -41,14 +41,25 @@ def lora_family(state_dict: dict) -> Family | None:
     return None
 
 
-def check_lora_family(state_dict: dict, pipeline, what: str) -> None:
-    """Refuse a LoRA made for another family (or another cross-attention width) than `pipeline`'s."""
-    target = family_of(pipeline)
-    found = lora_family(state_dict)
+def lora_file_family(path) -> Family | None:
+    """The family of a .safetensors LoRA file, from its header alone (no tensor is loaded)."""
+    from components.diffusion.base_model import safetensors_shapes
+
+    return lora_family(safetensors_shapes(path))
+
+
+def check_same_family(found: Family | None, target: Family, what: str) -> None:
+    """Refuse a LoRA of family `found` (None: unknown, let the loader decide) on a `target` base model."""
     if found is not None and found is not target:
         raise LoraFamilyMismatch(
             f"the {what} LoRA is for {found.label} ({found.name}) but the base model is {target.label} "
             f"({target.name}): use an {target.label} LoRA, or an {found.label} base model with this LoRA")
+
+
+def check_lora_family(state_dict: dict, pipeline, what: str) -> None:
+    """Refuse a LoRA made for another family (or another cross-attention width) than `pipeline`'s."""
+    target = family_of(pipeline)
+    check_same_family(lora_family(state_dict), target, what)
     dims = lora_cross_attention_dims(state_dict)
     expected = pipeline.unet.config.cross_attention_dim
     if dims and dims != {expected}:

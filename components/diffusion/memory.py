@@ -27,8 +27,10 @@ class MemoryOptions:
 
 
 def apply_memory_options(pipeline, options: MemoryOptions, device: str):
-    """Set the options on `pipeline` (in place; returned). With offload, `device` is the accelerator
-    the models visit; the pipeline must then not be moved with .to() (PeftGenerator does not)."""
+    """Set the options on `pipeline` (in place; returned), replacing those it had: default options
+    make an offloaded pipeline a plain one on `device` again (one that can train). With offload,
+    `device` is the accelerator the models visit; the pipeline must then not be moved with .to()
+    (PeftGenerator does not)."""
     vae = pipeline.vae
     vae.enable_tiling() if options.vae_tiling else vae.disable_tiling()
     vae.enable_slicing() if options.vae_slicing else vae.disable_slicing()
@@ -36,6 +38,9 @@ def apply_memory_options(pipeline, options: MemoryOptions, device: str):
         pipeline.enable_model_cpu_offload(device=device)
     elif options.cpu_offload == "sequential":
         pipeline.enable_sequential_cpu_offload(device=device)
+    elif is_offloaded(pipeline):
+        pipeline.remove_all_hooks()  # accelerate puts the weights back where they were
+        pipeline.to(device)
     return pipeline
 
 

@@ -89,3 +89,13 @@ def build_prompt(style: Style, trigger_word: str, tags: Sequence[str] = ()) -> t
         raise ValueError("trigger_word must not be empty")
     subject = ", ".join(dict.fromkeys(t.strip() for t in (trigger_word, *tags) if t and t.strip()))
     return style.prompt.replace(TRIGGER, subject), style.negative_prompt
+
+
+def image_size(style: Style, resolution: int | None, family_resolution: int) -> tuple[int, int]:
+    """(width, height) to generate at: `resolution`² when given, else the style's; a style left at the
+    default 512² (SD 1.5's native size) takes the model family's default resolution (1024² on SDXL)."""
+    if resolution:
+        return resolution, resolution
+    if (style.width, style.height) == (Style.model_fields["width"].default, Style.model_fields["height"].default):
+        return family_resolution, family_resolution
+    return style.width, style.height

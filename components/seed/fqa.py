@@ -22,3 +22,11 @@ class FqaQuality(BoxScoreQuality):
     PART = "face_quality"
     LABEL = "low face quality"
     DEFAULT_THRESHOLD = 0.0
+
+
+class FqaTemplateSelector(FqaQuality):
+    """FaceChain's template choice: every curated crop scored by FQA on its face box; the highest wins."""
+
+    def scores(self, candidates) -> list[float]:
+        return [self.score(c.image, c.landmarks68, c.face_width, c.detection_score, bbox=c.bbox).score
+                for c in candidates]

@@ -11,7 +11,7 @@ from tasks.sources import upright_photo
 
 def align(record: FaceRecord, config: AlignConfig, load: LoadConfig, images: BatchImages) -> None:
     image, scale = upright_photo(record, load, images)
-    with models.borrow("align", config, detector="detect:dlib-hog") as aligner:
+    with models.borrow("align", config) as aligner:
         alignment = aligner.align(image, record.face(scale))
     record.roll = alignment.roll
     record.set_aligned_face(alignment.face, scale)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tasks import models
-from tasks.catalog import FACE_DETECTOR
 from tasks.config import FuseConfig
 from tasks.imaging import decode_png, encode_png
 from tasks.portrait_rows import read_rows, write_rows
@@ -15,7 +14,7 @@ from tasks.workspace import Workspace
 def fuse_images(root: str, output: str, inputs: dict[str, str], fuse: FuseConfig) -> None:
     rows = read_rows(root, inputs["generate"])
     template = decode_png(from_table(read_parquet(Workspace(root).path(inputs["select"])))[0].image)
-    with models.borrow("fuse", fuse, detector=FACE_DETECTOR) as fuser:
+    with models.borrow("fuse", fuse) as fuser:
         for row in rows:
             fused = fuser.fuse(template, decode_png(row["generated"]))
             row["image"] = encode_png(fused.image) if fused.image is not None else None

@@ -1,11 +1,11 @@
-"""generate: images in the style with the face LoRA (and the style's LoRA), one seed each."""
+"""generate: images in the style with the face LoRA (and the style's LoRA, and a fast-sampling LoRA), one seed each."""
 
 from __future__ import annotations
 
 from components import registry
-from components.diffusion.styles import Style, build_prompt
+from components.diffusion.styles import Style, build_prompt, image_size
 from components.types import GenerationRequest
-from tasks.config import BaseModelConfig, GenerateConfig
+from tasks.config import BaseModelConfig, FastConfig, GenerateConfig, MemoryConfig
 from tasks.diffusion_models import device, pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import encode_png
@@ -14,19 +14,32 @@ from tasks.workspace import Workspace
 
 
 def generate_images(root: str, output: str, inputs: dict[str, str], generate: GenerateConfig, base: BaseModelConfig,
-                    style: Style, gpu: GpuConfig | None = None) -> None:
+                    style: Style, fast: FastConfig | None = None, memory: MemoryConfig | None = None,
+                    gpu: GpuConfig | None = None) -> None:
     from safetensors.torch import load_file
+
+    from components.diffusion.family import family_named
 
     records = curated_ok(root, inputs["curate"])
     prompt, negative = build_prompt(style, records[0].trigger_word or "a person")
-    size = generate.resolution
+    width, height = image_size(style, generate.resolution, family_named(base.family).default_resolution)
     seeds = [generate.seed + i for i in range(generate.num_images)]
     request = GenerationRequest(
         prompt=prompt, negative_prompt=negative, seeds=seeds, steps=generate.steps or style.steps,
-        guidance=style.guidance, width=size or style.width, height=size or style.height, sampler=style.sampler,
+        guidance=style.guidance, width=width, height=height, sampler=style.sampler,
         face_weight=style.face_weight, style_weight=style.style_weight, batch_size=generate.batch_size)
     style_weights = load_file(style.lora) if style.lora else None
     with gpu_slot(gpu):
-        generator = registry.create("generate", generate.backend, pipeline=pipeline_for(base), device=device())
+        generator = registry.create("generate", generate.backend, pipeline=pipeline_for(base, memory), device=device(),
+                                    **_fast_sampling(fast))
         images = generator.generate(request, load_file(Workspace(root).path(inputs["train"])), style_weights)
     write_rows(root, output, generated_rows(seeds, [encode_png(i) for i in images], style.name, prompt, negative))
+
+
+def _fast_sampling(fast: FastConfig | None) -> dict:
+    """The generator's `fast` argument: the fast LoRA and its plan (none when not configured)."""
+    if fast is None:
+        return {}
+    from components.diffusion.fast import load_fast_lora
+
+    return {"fast": load_fast_lora(**fast.component_options())}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from components.types import Rejected
 from tasks import models
 from tasks.batch_images import BatchImages
-from tasks.config import LoadConfig, QualityConfig
+from tasks.config import LoadConfig, StageConfig
 from tasks.records import FaceRecord
 
 
-def quality(record: FaceRecord, config: QualityConfig, load: LoadConfig, images: BatchImages) -> None:
+def quality(record: FaceRecord, config: StageConfig, load: LoadConfig, images: BatchImages) -> None:
     with models.borrow("quality", config) as scorer:
         result = scorer.score(images.crop(record), record.landmarks68_array(), record.face_width,
-                              record.detection_score)
+                              record.detection_score, bbox=np.asarray(record.crop_bbox))
         weakest = scorer.weakest(result.parts)
     record.quality, record.quality_parts = result.score, dict(result.parts)
     if result.score < config.threshold:

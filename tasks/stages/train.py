@@ -31,7 +31,7 @@ def training_examples(records: list[FaceRecord]) -> list[TrainingExample]:
 
 def train_lora(root: str, output: str, inputs: dict[str, str], train: TrainConfig, base: BaseModelConfig,
                gpu: GpuConfig | None = None) -> None:
-    from diffusers import StableDiffusionPipeline
+    from components.diffusion.family import family_named
 
     target = Workspace(root).path(output)
     folder = target.parent
@@ -42,7 +42,6 @@ def train_lora(root: str, output: str, inputs: dict[str, str], train: TrainConfi
             weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints"),
                                     progress=progress)
     staging = folder / ".staging"
-    StableDiffusionPipeline.save_lora_weights(str(staging), unet_lora_layers=weights.state_dict,
-                                              safe_serialization=True)
+    family_named(weights.family).save_lora(staging, weights)  # the UNet's LoRA and any text encoders'
     (staging / target.name).replace(target)  # atomic: the LoRA exists whole or not at all
     shutil.rmtree(staging, ignore_errors=True)

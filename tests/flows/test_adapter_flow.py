@@ -11,7 +11,7 @@ from flows.cli import main
 from flows.curate import curate_flow
 from flows.config import CurationConfig
 from flows.portrait import portrait_flow
-from tasks.config import TrainFreeConfig
+from tasks.config import FastConfig, TrainFreeConfig
 from tests.flows.test_portrait_flow import tiny_config
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -71,6 +71,17 @@ def test_train_free_portrait_job(adapter, dataset, tmp_path):
     assert summary["mode"] == "train-free" and summary["steps trained"] == "0"
     record = json.loads((job / "runs" / "portrait.json").read_text())
     assert "train" not in record["stages"] and record["stages"]["generate"]["state"] == "done"
+
+    # the same job under fast sampling (an LCM-named LoRA and its scheduler): generated again, other images
+    from tests.flows.test_sdxl_portrait import _lora_file
+
+    fast = FastConfig(spec=str(_lora_file(tmp_path / "lcm-lora-tiny.safetensors", "tiny", 3)))
+    portrait_flow(photos=[str(photos / "obama.jpg"), str(photos / "obama2.jpg")], out=str(tmp_path),
+                  config=config.model_copy(update={"fast": fast}))
+    record = json.loads((job / "runs" / "portrait.json").read_text())
+    assert record["stages"]["generate"]["state"] == "done"
+    quick = pd.read_parquet(job / "results.parquet")
+    assert list(quick.seed) == list(results.seed) and all(a != b for a, b in zip(quick.image, results.image))
 
 
 def test_train_free_needs_an_adapter(tmp_path):

@@ -33,7 +33,8 @@ def test_a_missing_base_model_is_refused_before_any_work(photos, tmp_path, capsy
 
 def test_a_base_model_that_fails_to_load_fails_the_training_stage_and_keeps_curation(photos, tmp_path, capsys):
     broken = tmp_path / "broken-model"
-    broken.mkdir()  # exists, so the early check passes; no model_index.json, so loading fails
+    broken.mkdir()  # a model_index.json of a known family, so the early checks pass; no weights, so loading fails
+    (broken / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     assert main(args(photos, tmp_path / "out", "--base-model", str(broken))) == 2
     err = capsys.readouterr().err
     assert "stage 'train' failed" in err and "broken-model" in err

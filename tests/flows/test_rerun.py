@@ -10,7 +10,7 @@ import pytest
 
 from flows.cli import main
 from flows.portrait import portrait_flow
-from flows.rerun import parse_sets, with_overrides
+from flows.overrides import parse_sets, with_overrides
 from tasks.catalog import CURATION, job_stage_names
 
 STAGES = job_stage_names(CURATION)
@@ -29,13 +29,9 @@ def states(job) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, faces_dir):
-    from PIL import Image
+    from tests.imagetools import downscaled_copies
 
-    folder = tmp_path_factory.mktemp("photos")
-    for name in ("obama.jpg", "obama2.jpg"):
-        with Image.open(faces_dir / name) as im:
-            im.thumbnail((1000, 1000))
-            im.convert("RGB").save(folder / name, quality=92)
+    folder = downscaled_copies(faces_dir, tmp_path_factory.mktemp("photos"), ("obama.jpg", "obama2.jpg"))
     out = tmp_path_factory.mktemp("out")
     portrait_flow(photos=[str(folder)], out=str(out), config=tiny_config("erin"))
     return folder, out, out / "erin"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import shutil
 
-from components.registry import REGISTRY
-from components.seed.catalog import DEPENDENCIES, FACECHAIN_OPTIONS, FACECHAIN_PROFILE, backend_rows, seed_rows
+from components.registry import DEPENDENCIES, REGISTRY
+from components.seed.catalog import backend_rows, seed_rows
+from flows.config import PROFILES
+from flows.backends import default_backends
 
 
-def test_every_registered_backend_has_a_row_with_one_default_per_stage():
-    rows = backend_rows()
+def test_every_registered_backend_has_a_row_and_each_job_stage_one_default():
+    defaults = default_backends()
+    rows = backend_rows(defaults)
     assert {(r.stage, r.backend) for r in rows} == {(s, b) for s, entries in REGISTRY.items() for b in entries}
-    for stage in REGISTRY:
-        assert sum(r.default for r in rows if r.stage == stage) == 1
+    for stage, backend in defaults.items():
+        assert [r.backend for r in rows if r.stage == stage and r.default] == [backend]
+    assert defaults["rank"] == "embedding-similarity" and defaults["segment"] == "grabcut"
     embedded = [r for r in rows if r.model_id is None]
     assert all(r.present is None for r in embedded)
 
@@ -20,7 +24,7 @@ def test_every_registered_backend_has_a_row_with_one_default_per_stage():
 def test_seed_rows_name_model_revision_and_licence(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    rows = {r.backend: r for r in seed_rows()}
+    rows = {r.backend: r for r in seed_rows() if r.stage != "select"}
     assert set(rows) == {"rot-bgr", "m2fp", "fairface", "flcm", "fqa", "rts"}
     assert all(r.model_id and r.revision and r.licence and r.present is False for r in rows.values())
     assert "CC BY-NC 4.0" in rows["m2fp"].licence and "non-commercial" in rows["m2fp"].licence
@@ -36,8 +40,7 @@ def test_seed_row_present_once_the_model_is_in_the_cache(tmp_path, monkeypatch, 
 
 def test_facechain_profile_names_registered_seed_backends():
     seed = {(r.stage, r.backend) for r in seed_rows()}
-    assert set(FACECHAIN_PROFILE.items()) <= seed
-    assert FACECHAIN_OPTIONS["quality"]["threshold"] == 0.855
+    assert set(PROFILES["facechain"].items()) <= seed
 
 
 def test_dependencies_name_registered_backends():

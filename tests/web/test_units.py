@@ -136,7 +136,11 @@ def test_job_ids_from_requests_never_reach_another_folder(tmp_path):
 def test_form_fields_follow_the_cli_options():
     names = {o.name for o in form_options()}
     assert {"style", "base_model", "num_images", "keep", "train_steps", "resolution", "seed"} <= names
-    assert not names & {"user", "job", "out", "photos", "trust_pickle", "styles_dir", "adapter", "no_progress"}
+    assert not names & {"user", "job", "out", "photos", "trust_pickle", "styles_dir", "adapter", "no_progress", "vae",
+                        "fast"}
+    # server-side paths of the template modes: people's folders and ControlNet files are not a request's to name
+    assert not names & {"person", "controlnet_openpose", "controlnet_canny"}
+    assert {o.name for o in form_options() if o.kind == "file"} == {"template", "pose", "pose_map", "style_lora"}
     assert parse_values({"keep": "3", "fail_below_min_photos": "true", "mode": "train"}) == {
         "keep": 3, "fail_below_min_photos": True, "mode": "train"}
     for bad, message in [({"user": "x"}, "unknown field"), ({"keep": "3.5"}, "not a valid int"),
@@ -159,6 +163,15 @@ def test_config_is_validated_like_the_cli(tmp_path):
                             ({"style": "watercolor", "base_model": "tiny", "mode": "train-free"}, "adapter")]:
         with pytest.raises(ApiError, match=message):
             build_config(values, {}, "alice", "j20260101-000000-00000000", settings)
+    profiled = build_config({"style": "watercolor", "base_model": "tiny", "profile": "facechain",
+                             "set": ["rank.backend=embedding-similarity", "segment.backend=grabcut"]}, {}, "alice",
+                            "j20260101-000000-00000000", settings)
+    assert (profiled.rank.backend, profiled.curation.segment.backend, profiled.curation.tag.backend) == (
+        "embedding-similarity", "grabcut", "fairface")
+    for setting in ("rank.model_dir=/etc", "tag.trust_pickle=true"):  # server folders, the pickle rule
+        with pytest.raises(ApiError, match="server's to choose"):
+            build_config({"style": "watercolor", "base_model": "tiny", "set": [setting]}, {}, "alice",
+                         "j20260101-000000-00000000", settings)
     absent = settings.model_copy(update={"base_models": ["some-org/not-cached"],
                                          "default_base_model": "some-org/not-cached"})
     with pytest.raises(ApiError, match="not-cached"):  # refused before queueing, not after

@@ -1,0 +1,50 @@
+"""The diffusion inputs of a job checked against one another before any work (nothing is loaded).
+
+The base model (and its VAE) must be here and of a supported family; every LoRA
+given by file must be made for that family; the face adapters (train-free mode,
+`train-adapter`) must run on it. The family goes into the base model's config
+(`with_family`), and so into every key that has the base model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.config import BaseModelConfig, FastConfig
+
+
+def with_family(base: BaseModelConfig) -> BaseModelConfig:
+    """`base` with its family set: read from the folder, the file's header or the cached id when not given."""
+    if base.family is not None:
+        return base
+    return base.model_copy(update={"family": _model_family(base).name})
+
+
+def check_model_inputs(base: BaseModelConfig, *, style_lora: str | None = None, fast: FastConfig | None = None,
+                       face_adapters: bool = False):
+    """Returns the base model's Family; raises with a clear message (naming both families on a mismatch)."""
+    from components.diffusion.base_model import check_base_model, vae_location
+    from components.diffusion.fast import fast_lora_plan
+    from components.diffusion.lora_family import check_same_family, lora_file_family
+
+    check_base_model(base.spec, allow_pickle=base.trust_pickle)
+    family = _model_family(base)
+    if base.family is not None and base.family != family.name:
+        raise ValueError(f"base model {base.spec!r} is {family.label} ({family.name}), "
+                         f"but its configuration says family {base.family!r}")
+    if base.vae is not None:
+        vae_location(base.vae, allow_pickle=base.trust_pickle)
+    if face_adapters:
+        family.require_face_adapters()
+    if style_lora and Path(style_lora).is_file():
+        check_same_family(lora_file_family(style_lora), family, "style")
+    if fast is not None:
+        path, _ = fast_lora_plan(**fast.component_options())
+        check_same_family(lora_file_family(path), family, "fast-sampling")
+    return family
+
+
+def _model_family(base: BaseModelConfig):
+    from components.diffusion.base_model import model_family
+
+    return model_family(base.spec, allow_pickle=base.trust_pickle)

@@ -14,6 +14,7 @@ from flows.artifacts import publish_portrait
 from flows.curate import curate_photos
 from flows.execute import Artefact, Executor, Plan, forced_from, portrait_chain
 from flows.joblock import job_session
+from flows.model_checks import check_runs_here
 from flows.portrait_config import PortraitConfig, check_job_inputs, portrait_values
 from flows.portrait_outputs import write_outputs
 from flows.runners import lazy_task_runner
@@ -36,6 +37,7 @@ class NoUsablePhotos(RuntimeError):
 def portrait_flow(photos: list[str], out: str, config: PortraitConfig) -> dict:
     """One user's job in OUT/<user>[/<job>]."""
     style = check_job_inputs(config)  # an unknown style, a missing model: fail before any work
+    check_runs_here(config.memory)
     job = Workspace(config.job_dir(out))
     with job_session(job.root), lazy_task_runner(config.curation) as runner:
         return run_portrait(job, photos, config, style, runner)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import print_table  # noqa: E402
 
-BENCHMARKS = ("curate", "rerun", "portrait", "adapter", "gpu", "adapter-gpu")
+BENCHMARKS = ("curate", "rerun", "portrait", "modes", "adapter", "gpu", "adapter-gpu")
 SCRIPTS = {"adapter-gpu": ("adapter", ["--gpu"])}  # benchmark name -> (script, its arguments)
 QUICK_ARGS = {"curate": ["--photos", "20"]}  # --quick: a smaller curation run; the others are small already
 ROW = re.compile(r"^(\s*\S(?:.*?\S)?)\s{2,}(\S.*)$")  # print_table's "key  value" (key padded, >= 2 spaces)

@@ -9,6 +9,7 @@ import numpy as np
 
 from components.types import (
     Alignment,
+    BodyPose,
     Crop,
     Face,
     Fusion,
@@ -83,6 +84,18 @@ class QualityScorer(Protocol):
 class Embedder(Protocol):
     def embed(self, image: np.ndarray, bbox: np.ndarray) -> np.ndarray:
         """Identity embedding of the face inside `bbox` (compare by cosine or L2)."""
+
+
+@runtime_checkable
+class PoseEstimator(Protocol):
+    def estimate(self, image: np.ndarray) -> BodyPose:
+        """The most prominent person's 18 OpenPose joints; `NoPersonFound` when there is none."""
+
+
+@runtime_checkable
+class PoseGenerator(Protocol):
+    def generate(self, identity, request: GenerationRequest, pose_map: np.ndarray, scale: float) -> list[np.ndarray]:
+        """One image per seed of `request`, in the pose of `pose_map` (OpenPose RGB), the identity's face."""
 
 
 @runtime_checkable

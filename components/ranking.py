@@ -9,7 +9,7 @@ import numpy as np
 
 from components.embedding import cosine_similarity
 from components.protocols import Detector, Embedder
-from components.types import Face, RankScore
+from components.types import Face, FaceTarget, RankScore
 
 
 class EmbeddingRanker:
@@ -69,6 +69,58 @@ def identity_score(embedding: np.ndarray, template: np.ndarray, user_centre: np.
     if user_centre is not None:
         score = template_weight * score + (1 - template_weight) * cosine_similarity(embedding, user_centre)
     return float(score)
+
+
+class ReplacedFaceRanking:
+    """Template modes: each replaced face is found by its place (the detected face overlapping
+    the template face's box most, IoU >= `min_overlap`) and scored against its own person;
+    the other faces of a group photo are ignored. An image scores as its weakest replaced face."""
+
+    def __init__(self, ranker: EmbeddingRanker, min_overlap: float = 0.3) -> None:
+        if not 0.0 < float(min_overlap) <= 1.0:
+            raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap!r}")
+        self.ranker, self.min_overlap = ranker, float(min_overlap)
+
+    def score(self, images: list[np.ndarray], targets: list[FaceTarget]) -> list[RankScore]:
+        if not targets:
+            raise ValueError("no replaced face to judge")
+        return [self._score_one(image, targets) for image in images]
+
+    def _score_one(self, image: np.ndarray, targets: list[FaceTarget]) -> RankScore:
+        faces = self.ranker.detector.detect(image)
+        scores = []
+        for target in targets:
+            face = _at_place(faces, target.bbox, self.min_overlap)
+            if face is None:
+                return RankScore(score=math.nan, faces=len(faces), reason=f"face {target.number} not found")
+            if face.width < self.ranker.min_face_px:
+                return RankScore(score=math.nan, faces=len(faces),
+                                 reason=f"face {target.number} too small: {face.width:.0f} px")
+            embedding = self.ranker.embedder.embed(image, face.bbox)
+            scores.append(self._similarity(embedding, target))
+        return RankScore(score=float(min(scores)), faces=len(faces), reason="")
+
+    def _similarity(self, embedding: np.ndarray, target: FaceTarget) -> float:
+        person = np.asarray(target.person, np.float64)
+        centre = person.reshape(-1, person.shape[-1]).mean(axis=0)
+        if target.template_embedding is None:
+            return float(cosine_similarity(embedding, centre))
+        return identity_score(embedding, target.template_embedding, centre, self.ranker.template_weight)
+
+
+def _at_place(faces: list[Face], bbox: np.ndarray, min_overlap: float) -> Face | None:
+    overlaps = [box_iou(face.bbox, bbox) for face in faces]
+    if not overlaps or max(overlaps) < min_overlap:
+        return None
+    return faces[int(np.argmax(overlaps))]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ax0, ay0, ax1, ay1 = (float(v) for v in a)
+    bx0, by0, bx1, by1 = (float(v) for v in b)
+    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def top_k(scores: list[RankScore], k: int) -> list[int]:

@@ -41,8 +41,11 @@ dt{color:#777}dd{margin:0;overflow-wrap:anywhere}
 
 
 def render_report(*, title: str, test_model_notice: str | None, summary: Mapping[str, str],
-                  inputs: list[ReportImage], template: ReportImage | None, kept: list[ReportImage],
-                  dropped: list[ReportImage], extra_sections: Iterable[tuple[str, str]] = ()) -> str:
+                  inputs: list[ReportImage], template: ReportImage | list[ReportImage] | None, kept: list[ReportImage],
+                  dropped: list[ReportImage], extra_sections: Iterable[tuple[str, str]] = (),
+                  controls: list[ReportImage] = ()) -> str:
+    """`template`: the template face(s) fusion uses; `controls`: what steered the generation (the
+    template photo with its faces numbered, pose maps), shown just before the results."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -54,7 +57,9 @@ def render_report(*, title: str, test_model_notice: str | None, summary: Mapping
         parts.append(f'<div class="banner" role="alert">{escape(test_model_notice)}</div>')
     parts.append(_summary_table(summary))
     parts.append(_gallery("Input photos", inputs))
-    parts.append(_gallery("Template", [template] if template is not None else []))
+    parts.append(_gallery("Template", [template] if isinstance(template, ReportImage) else list(template or [])))
+    if controls:
+        parts.append(_gallery("Template photo and pose", list(controls)))
     parts.append(_gallery("Kept", kept))
     parts.append(_gallery("Dropped", dropped, css_class="dropped"))
     for heading, body in extra_sections:

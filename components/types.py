@@ -137,6 +137,37 @@ class GenerationRequest:
     batch_size: int = 1
 
 
+class NoPersonFound(PhotoError):
+    """The pose estimator found no person in the photo; the message says which photo and why."""
+
+
+@dataclass(frozen=True)
+class BodyPose:
+    keypoints: np.ndarray  # (18, 2) float, OpenPose joint order (components.openpose.JOINTS), image pixels
+    scores: np.ndarray  # (18,) float in [0, 1]; 0 where the joint is absent
+    min_score: float = 0.3  # joints scoring lower count as absent
+
+    @property
+    def present(self) -> np.ndarray:
+        """(18,) bool: the joint was seen, with a finite position."""
+        return (self.scores >= self.min_score) & np.isfinite(self.keypoints).all(axis=1)
+
+    def scaled(self, matrix: np.ndarray) -> BodyPose:
+        """The same pose under a (2, 3) affine map (e.g. into a crop)."""
+        moved = self.keypoints @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]
+        return BodyPose(keypoints=moved, scores=self.scores, min_score=self.min_score)
+
+
+@dataclass(frozen=True)
+class FaceTarget:
+    """A replaced face of a template result, judged against its own person."""
+
+    number: int  # the template's face number (1-based, left to right)
+    bbox: np.ndarray  # (4,) where the face is in the result (the template face's box)
+    person: np.ndarray  # (K, D) identity embeddings of the person put there
+    template_embedding: np.ndarray | None = None  # the person's selected photo, when weighted in
+
+
 @dataclass(frozen=True)
 class TemplateCandidate:
     """A curated photo that could be the template face."""

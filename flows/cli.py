@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from flows.config import CurationConfig
-from tasks.config import DEFAULT_BASE_MODEL
+from tasks.config import DEFAULT_BASE_MODEL, ControlNetConfig, InpaintConfig, PoseGenerateConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(commands, "stages", "list the stages, one line each", _stages, lambda p: None, needs_prefect=False)
     _add(commands, "backends", "every stage's backends: default, model present locally, licence", _backends,
          lambda p: None, needs_prefect=False)
-    _add(commands, "portrait", "portraits of one person in a style (train-based)", _portrait, _portrait_args)
+    _add(commands, "portrait", "portraits in a style, in a pose (--pose), or faces put into a template photo "
+         "(--template, one or several people)", _portrait, _portrait_args)
     _add(commands, "styles", "list the styles: name, then a short description", _styles, _styles_args,
          needs_prefect=False)
     _add(commands, "train-adapter", "train a face adapter (FACT or FeedFace) on a curated dataset",
@@ -167,7 +168,8 @@ def _styles(args: argparse.Namespace) -> int:
 
 
 def _portrait_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("photos", nargs="+", metavar="PHOTO_OR_DIR")
+    p.add_argument("photos", nargs="*", metavar="PHOTO_OR_DIR",
+                   help="the person's photos (none when every person is given with --person)")
     p.add_argument("--user", required=True, help="user id: letters, digits, . _ - (the job folder's name)")
     p.add_argument("--style", required=True, help="a style name (see `python -m flows styles`)")
     p.add_argument("--out", required=True, help="output root; the job goes to OUT/<user>/ (or OUT/<user>/<job>)")
@@ -194,6 +196,52 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     _memory_args(p)
     p.add_argument("--no-progress", action="store_true")
     _add_backend_args(p)
+    modes = p.add_argument_group("template and pose modes")
+    modes.add_argument("--template", default=None, metavar="IMAGE",
+                       help="put the person's face into this photo (faces numbered left to right)")
+    modes.add_argument("--face", type=int, default=1, help="with --template and photos: the face to replace")
+    modes.add_argument("--person", action="append", default=[], metavar="N=PHOTOS_OR_JOB",
+                       help="with --template: face N gets this person (a photo folder, or an earlier job's folder "
+                            "whose curated photos and face LoRA are reused); repeatable")
+    pose = modes.add_mutually_exclusive_group()
+    pose.add_argument("--pose", default=None, metavar="IMAGE", help="a photo of a person: portraits in their pose")
+    pose.add_argument("--pose-map", default=None, metavar="IMAGE", help="a ready OpenPose skeleton image")
+    modes.add_argument("--pose-scale", type=float, default=PoseGenerateConfig().pose_scale,
+                       help="OpenPose ControlNet scale when generating in a pose")
+    modes.add_argument("--pose-backend", choices=["mediapipe", "controlnet-aux"], default="mediapipe",
+                       help="body keypoints: mediapipe (embedded) or controlnet-aux (OpenPose weights needed)")
+    modes.add_argument("--inpaint-strength", type=float, default=InpaintConfig().strength)
+    modes.add_argument("--controlnet-openpose", default=ControlNetConfig().openpose,
+                       help="cached hub id | diffusers folder | .safetensors file (with --base-model tiny: "
+                            "a tiny test ControlNet)")
+    modes.add_argument("--controlnet-canny", default=ControlNetConfig().canny, help="as --controlnet-openpose")
+
+
+def mode_fields(args: argparse.Namespace) -> dict:
+    """The template / pose part of a PortraitConfig from the CLI; the kind follows from what is given."""
+    from flows.people import parse_persons
+    from tasks.config import PoseMapConfig, TemplateConfig, TemplateCropConfig
+
+    pose_image = args.pose or args.pose_map
+    if args.template and pose_image:
+        raise ValueError("give either --template or --pose/--pose-map, not both")
+    if args.person and not args.template:
+        raise ValueError("--person needs --template")
+    fields = dict(controlnets=ControlNetConfig(openpose=args.controlnet_openpose, canny=args.controlnet_canny),
+                  pose_generate=PoseGenerateConfig(pose_scale=args.pose_scale),
+                  inpaint=InpaintConfig(strength=args.inpaint_strength))
+    size = {"size": args.resolution} if args.resolution else {}
+    if args.template:
+        if args.person and args.photos:
+            raise ValueError("with --person, give every person with --person N=PHOTOS_OR_JOB (no positional photos)")
+        persons = parse_persons(args.person) if args.person else {args.face: []}  # []: the job's photos
+        return fields | dict(kind="template", template=TemplateConfig(image=args.template), persons=persons,
+                             template_crop=TemplateCropConfig(**size))
+    if pose_image:
+        return fields | dict(kind="pose", pose_map=PoseMapConfig(image=pose_image, ready=bool(args.pose_map),
+                                                                 backend=args.pose_backend,
+                                                                 trust_pickle=args.trust_pickle, **size))
+    return fields
 
 
 def _base_model_args(p: argparse.ArgumentParser) -> None:
@@ -274,6 +322,7 @@ def portrait_config(args: argparse.Namespace):
         fast=fast_config(args), memory=memory_config(args),
         mode=args.mode, min_photos=args.min_photos, fail_below_min_photos=args.fail_below_min_photos,
         train_free=TrainFreeConfig(adapter=args.adapter, scale=args.adapter_scale) if args.adapter else None,
+        **mode_fields(args),
     )
     return with_cli_settings(config, args, rank={"keep": args.keep})
 
@@ -290,6 +339,8 @@ def _portrait(args: argparse.Namespace) -> int:
         config = portrait_config(args)
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
+    if not args.photos and (config.kind != "template" or [] in config.persons.values()):
+        raise ValueError("give the person's photos (PHOTO_OR_DIR ...), or with --template, --person N=PHOTOS_OR_JOB")
     check_job_inputs(config)  # the flow checks again; here it fails before a Prefect server starts
     check_runs_here(config.memory)
     config = config.model_copy(update={"base": with_family(config.base)})  # recorded: `status` plans without it
@@ -301,8 +352,10 @@ def _portrait(args: argparse.Namespace) -> int:
     summary = portrait_flow(photos=args.photos, out=args.out, config=config)
     for warning in summary.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    for key in ("photos used", "steps trained", "images generated", "images kept", "best score", "face LoRA",
-                "results", "report"):
+    for key in ("kind", "template", "pose", "photos used", "steps trained", "images generated", "images kept",
+                "best score", "face LoRA", "results", "report"):
+        if key not in summary:
+            continue
         print(f"{key}: {summary[key]}")
     print(f"job: {summary['job']}")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.runs import RunRecord
-from tasks.catalog import CURATION_STAGES, Stage, portrait_stages
+from tasks.catalog import CURATION_STAGES, STYLE, Stage, face_instance, portrait_stages
 from tasks.keys import FileFingerprints, stage_key
 
 
@@ -38,16 +38,19 @@ class Plan:
         self.values = values
         self.fingerprints = fingerprints or FileFingerprints()
 
-    def artefact(self, stage: Stage, inputs: dict[str, Artefact]) -> Artefact:
-        key = stage_key(stage, [inputs[name].key for name in stage.reads], self.values, self.fingerprints)
+    def artefact(self, stage: Stage, inputs: dict[str, Artefact], values: dict[str, Any] | None = None) -> Artefact:
+        """`inputs` in the order of `stage.reads` (a per-face read: every face's, by face); `values`
+        override the job's (a person's, in a template job)."""
+        key = stage_key(stage, [a.key for a in inputs.values()], {**self.values, **(values or {})}, self.fingerprints)
         return Artefact(key=key, path=stage.output_path(key))
 
     def exists(self, artefact: Artefact) -> bool:
         return (self.root / artefact.path).exists()
 
-    def values_for(self, stage: Stage) -> dict[str, Any]:
+    def values_for(self, stage: Stage, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        every = {**self.values, **(values or {})}
         names = (stage.config_name, *stage.params, *stage.runtime)
-        return {name: self.values[name] for name in names if name in self.values}
+        return {name: every[name] for name in names if name in every}
 
 
 class Executor:
@@ -57,17 +60,22 @@ class Executor:
                  forced: Callable[[str], bool] = lambda stage: False) -> None:
         self.plan, self.record, self.save, self.forced = plan, record, save, forced
 
-    def run(self, stage: Stage, inputs: dict[str, Artefact]) -> Artefact:
-        """One stage (portrait, adapter): a Prefect task run when its artefact is missing or forced."""
-        artefact = self.plan.artefact(stage, inputs)
-        if self._reusable(stage, [artefact]):
+    def run(self, stage: Stage, inputs: dict[str, Artefact], name: str | None = None,
+            values: dict[str, Any] | None = None) -> Artefact:
+        """One stage (portrait, adapter): a Prefect task run when its artefact is missing or forced.
+
+        `name`: the run's name in the record (a per-face stage's `face_instance`); `values`: see Plan."""
+        name = name or stage.name
+        artefact = self.plan.artefact(stage, inputs, values)
+        if self._reusable(stage, [artefact], name):
             return artefact
         from tasks.execution import stage_task
 
-        self._mark(stage.name, "running", [artefact])
-        state = stage_task(stage, str(self.plan.root), artefact.path, {n: a.path for n, a in inputs.items()},
-                           self.plan.values_for(stage), return_state=True)
-        self._settle(stage.name, [state], [artefact])
+        self._mark(name, "running", [artefact])
+        task = stage_task if name == stage.name else stage_task.with_options(task_run_name=name)
+        state = task(stage, str(self.plan.root), artefact.path, {n: a.path for n, a in inputs.items()},
+                     self.plan.values_for(stage, values), return_state=True)
+        self._settle(name, [state], [artefact])
         return artefact
 
     def run_batches(self, stage: Stage, batches: list[Artefact], runner) -> list[Artefact]:
@@ -90,10 +98,10 @@ class Executor:
         self._settle(stage.name, [f.state for f in futures], artefacts)
         return artefacts
 
-    def _reusable(self, stage: Stage, artefacts: list[Artefact]) -> bool:
+    def _reusable(self, stage: Stage, artefacts: list[Artefact], name: str | None = None) -> bool:
         if self.forced(stage.name) or not all(self.plan.exists(a) for a in artefacts):
             return False
-        self._mark(stage.name, "cached", artefacts)
+        self._mark(name or stage.name, "cached", artefacts)
         return True
 
     def _settle(self, stage: str, states: list, artefacts: list[Artefact]) -> None:
@@ -116,11 +124,35 @@ class Planner:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
 
-    def run(self, stage: Stage, inputs: dict[str, Artefact]) -> Artefact:
-        return self.plan.artefact(stage, inputs)
+    def run(self, stage: Stage, inputs: dict[str, Artefact], name: str | None = None,
+            values: dict[str, Any] | None = None) -> Artefact:
+        return self.plan.artefact(stage, inputs, values)
 
     def run_batches(self, stage: Stage, batches: list[Artefact], runner=None) -> list[Artefact]:
         return [self.plan.artefact(stage, {"batch": b}) for b in batches]
+
+
+class InProcess(Planner):
+    """Runs each stage whose artefact is missing right here, without Prefect or a run record
+    (benchmarks, tests of a chain); `seconds` holds each run's time by run name."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(plan)
+        self.seconds: dict[str, float] = {}
+
+    def run(self, stage: Stage, inputs: dict[str, Artefact], name: str | None = None,
+            values: dict[str, Any] | None = None) -> Artefact:
+        import time
+
+        from tasks.execution import stage_body
+
+        artefact = self.plan.artefact(stage, inputs, values)
+        if not self.plan.exists(artefact):
+            start = time.perf_counter()
+            stage_body(stage)(root=str(self.plan.root), output=artefact.path,
+                              inputs={n: a.path for n, a in inputs.items()}, **self.plan.values_for(stage, values))
+            self.seconds[name or stage.name] = time.perf_counter() - start
+        return artefact
 
 
 def curation_chain(executor: Executor | Planner, batches: list[Artefact], runner=None,
@@ -133,12 +165,42 @@ def curation_chain(executor: Executor | Planner, batches: list[Artefact], runner
     return out
 
 
-def portrait_chain(executor: Executor | Planner, curated: Artefact, mode: str) -> dict[str, Artefact]:
-    """The portrait stages of `mode` in catalogue order, each given the artefacts it reads."""
-    done = {"curate": curated}
-    for stage in portrait_stages(mode):
-        done[stage.name] = executor.run(stage, {name: done[name] for name in stage.reads})
+def portrait_chain(executor: Executor | Planner, given: dict[str, Artefact], mode: str, kind: str = STYLE,
+                   person: dict[str, Any] | None = None, faces: dict[int, dict[str, Any]] | None = None,
+                   stages: list[Stage] | None = None) -> dict[str, Artefact]:
+    """The portrait stages of `mode` and `kind` in catalogue order, each given the artefacts it reads.
+
+    `given`: artefacts from outside the chain by run name ("curate"; in template jobs "curate[2]",
+    and "train[2]" for a LoRA reused from another job); a run already given is not run.
+    `person`: values of the job's one person (its `train` steps); `faces`: in template jobs, each
+    chosen face with its person's values. `stages`: a subset (default: all of the job's).
+    """
+    done = dict(given)
+    for stage in stages if stages is not None else portrait_stages(mode, kind):
+        if not stage.per_face:
+            if stage.name not in done:
+                done[stage.name] = executor.run(stage, _reads(done, stage, faces or {}), values=person)
+            continue
+        for face, values in (faces or {}).items():
+            name = face_instance(stage.name, face)
+            if name not in done:
+                done[name] = executor.run(stage, _reads(done, stage, {face: values}), name, {**values, "face": face})
     return done
+
+
+def _reads(done: dict[str, Artefact], stage: Stage, faces: dict[int, Any]) -> dict[str, Artefact]:
+    """What `stage` reads: a job-wide artefact by its name; else, for a per-face run, its face's run
+    (`fuse[2]`) under the read's name, and for a stage over all faces, every face's run by run name."""
+    inputs = {}
+    for read in stage.reads:
+        if read in done:
+            inputs[read] = done[read]
+        elif stage.per_face:
+            [face] = faces
+            inputs[read] = done[face_instance(read, face)]
+        else:
+            inputs.update({face_instance(read, f): done[face_instance(read, f)] for f in faces})
+    return inputs
 
 
 def forced_from(order: list[str], refresh_from: str | None) -> Callable[[str], bool]:

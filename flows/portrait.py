@@ -6,31 +6,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from flows.artifacts import publish_portrait
-from flows.curate import curate_photos
-from flows.execute import Artefact, Executor, Plan, forced_from, portrait_chain
+from flows.execute import Executor, Plan, forced_from, portrait_chain
 from flows.joblock import job_session
 from flows.model_checks import check_runs_here
-from flows.portrait_config import PortraitConfig, check_job_inputs, portrait_values
+from flows.people import NoUsablePhotos, Person, gather_people, given_artefacts, given_record
+from flows.portrait_config import PortraitConfig, chain_people, check_job_inputs, portrait_values
 from flows.portrait_outputs import write_outputs
 from flows.runners import lazy_task_runner
 from flows.runs import RunRecord, load_run, save_run
-from tasks.catalog import PORTRAIT, job_stage_names
+from tasks.catalog import PORTRAIT, face_instance, input_stages, job_stage_names
 from tasks.keys import FileFingerprints
-from tasks.portrait_rows import curated_ok
-from tasks.records import from_table
-from tasks.storage import read_parquet
 from tasks.workspace import Workspace
 
-RUN_ID, CURATION_RUN_ID = "portrait", "curation"
-
-
-class NoUsablePhotos(RuntimeError):
-    """No photo survived curation: the job stops before training."""
+RUN_ID = "portrait"
+__all__ = ["NoUsablePhotos", "portrait_flow", "run_portrait"]
 
 
 @flow(name="portrait", log_prints=True)
@@ -45,31 +38,39 @@ def portrait_flow(photos: list[str], out: str, config: PortraitConfig) -> dict:
 
 def run_portrait(job: Workspace, photos: list[str], config: PortraitConfig, style, runner,
                  reuse_batches: bool = False, refresh_from: str | None = None) -> dict:
-    forced = forced_from(job_stage_names(PORTRAIT, config.mode), refresh_from)
-    curated = curate_photos(job, photos, config.curation, runner, run_id=CURATION_RUN_ID,
-                            reuse_batches=reuse_batches, forced=forced)
-    part = curated["part"]
-    usable = curated_ok(str(job.root), part) if part else []
-    if not usable:
-        raise NoUsablePhotos(_no_photo_message(job.root, part))
-    warnings = _check_minimum(config, len(usable))
+    """The job's input stages (template, pose map: a bad one stops the job first), its people
+    curated (or reused), then the portrait stages, then the outputs."""
+    forced = forced_from(job_stage_names(PORTRAIT, config.mode, config.kind), refresh_from)
     record = _portrait_record(job, photos, config)
-    steps = config.steps_for(len(usable)) if config.mode == "train" else 0
-    plan = Plan(job.root, portrait_values(config, style, steps), FileFingerprints(record.fingerprints))
+    plan = Plan(job.root, portrait_values(config, style), FileFingerprints(record.fingerprints))
     executor = Executor(plan, record, lambda r: save_run(job.root, r), forced)
     try:
-        done = portrait_chain(executor, Artefact(key=Path(part).stem, path=part), config.mode)
+        inputs = portrait_chain(executor, {}, config.mode, config.kind, stages=input_stages(config.mode, config.kind))
+        people = gather_people(job, photos, config, runner, reuse_batches, forced)
+        warnings = [w for face, p in people.items() for w in _check_minimum(config, p.usable, face)]
+        _record_people(record, people)
+        person, faces = chain_people(config, {face: p.usable for face, p in people.items()})
+        done = portrait_chain(executor, {**inputs, **given_artefacts(people)}, config.mode, config.kind, person, faces)
     except BaseException as exc:
         record.state, record.error = "failed", str(exc)
         save_run(job.root, record)
         raise
     record.fingerprints = plan.fingerprints.known
-    summary = write_outputs(job.root, {name: a.path for name, a in done.items()}, style, config, steps)
+    trained = {face: "reused" if people[face].lora else values["train"].steps
+               for face, values in ({None: person} | faces).items() if values}
+    summary = write_outputs(job.root, {name: a.path for name, a in done.items()}, style, config, trained)
     summary["warnings"] = warnings
     publish_portrait(config.user, config.job or config.user, summary["table"], summary["markdown"])
     record.state = "completed"
     save_run(job.root, record)
     return summary
+
+
+def _record_people(record: RunRecord, people: dict[int | None, Person]) -> None:
+    record.given = given_record(people)
+    for face, person in people.items():
+        if person.lora is not None:
+            record.mark(face_instance("train", face), "reused", [person.lora.key], outputs=[person.lora.path])
 
 
 def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) -> RunRecord:
@@ -83,23 +84,14 @@ def _portrait_record(job: Workspace, photos: list[str], config: PortraitConfig) 
     return record
 
 
-def _check_minimum(config: PortraitConfig, usable: int) -> list[str]:
+def _check_minimum(config: PortraitConfig, usable: int, face: int | None) -> list[str]:
     """Warnings for the summary; an error instead when the configuration says so."""
     if usable >= config.min_photos:
         return []
-    message = f"only {usable} usable photo(s), fewer than the configured minimum of {config.min_photos}"
+    whose = "" if face is None else f"face {face}: "
+    message = f"{whose}only {usable} usable photo(s), fewer than the configured minimum of {config.min_photos}"
     if config.fail_below_min_photos:
         raise NoUsablePhotos(message)
     warning = f"{message}; identity may be weak"
     get_run_logger().warning(warning)
     return [warning]
-
-
-def _no_photo_message(root: Path, part: str | None) -> str:
-    lines = ["no photo survived curation; nothing to train on:"]
-    if part:
-        for r in from_table(read_parquet(root / part)):
-            lines.append(f"  {r.source}: {r.status} - {r.reason}")
-    else:
-        lines.append("  (no photo was given, or every photo was already curated by another run)")
-    return "\n".join(lines)

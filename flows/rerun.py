@@ -16,7 +16,7 @@ from flows.config import CurationConfig
 from flows.joblock import job_session
 from flows.overrides import with_overrides
 from flows.runs import RunRecord, latest_run, load_run, runs_dir
-from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+from tasks.catalog import CURATION, PORTRAIT, job_stage_names, portrait_stage
 from tasks.workspace import Workspace
 
 PORTRAIT_RUN_ID = "portrait"  # flows.portrait.RUN_ID, without importing the flow here
@@ -36,11 +36,11 @@ def portrait_overrides(record: RunRecord, stage: str, overrides: dict[str, Any])
     from flows.portrait_config import PortraitConfig
 
     config = PortraitConfig.model_validate(record.config)
-    names = job_stage_names(PORTRAIT, config.mode)
+    names = job_stage_names(PORTRAIT, config.mode, config.kind)
     check_stage(stage, names)
     if stage in job_stage_names(CURATION):
         return config.model_copy(update={"curation": with_overrides(config.curation, stage, overrides)})
-    return with_overrides(config, stage, overrides)
+    return with_overrides(config, portrait_stage(stage, config.mode, config.kind).config_name, overrides)
 
 
 @flow(name="rerun", log_prints=True)

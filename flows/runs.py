@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from tasks.storage import atomic_write_json
 
-StageState = Literal["done", "cached", "failed", "not run", "running"]
+# reused: an artefact taken from another job (a person's face LoRA), not computed by this one
+StageState = Literal["done", "cached", "reused", "failed", "not run", "running"]
 
 
 class StageStatus(BaseModel):
@@ -36,6 +37,8 @@ class RunRecord(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)  # photos by status (curation)
     reasons: dict[str, int] = Field(default_factory=dict)  # photos by reason, when not ok
     stages: dict[str, StageStatus] = Field(default_factory=dict)
+    # artefacts a portrait chain is given from outside it: the people's curated parts, reused LoRAs
+    given: dict[str, dict[str, Any]] = Field(default_factory=dict)
     fingerprints: dict[str, list] = Field(default_factory=dict)  # file -> [size, mtime_ns, sha256]
     state: Literal["running", "completed", "failed"] = "running"
     error: str | None = None

@@ -14,7 +14,7 @@ from pathlib import Path
 from flows.config import CurationConfig, curation_values
 from flows.execute import Artefact, Plan, Planner, curation_chain, portrait_chain
 from flows.runs import RunRecord, StageStatus, runs_dir
-from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+from tasks.catalog import CURATION, STYLE, job_stage_names, stage_instances
 from tasks.keys import FileFingerprints, part_name
 from tasks.workspace import input_key
 
@@ -41,26 +41,30 @@ def read_records(root: Path) -> list[RunRecord]:
     return records
 
 
-def current_artefacts(root: Path, records: list[RunRecord]) -> dict[str, list[Artefact]]:
-    """The artefacts each stage would have now (from the records' inputs, settings and today's code)."""
-    current: dict[str, list[Artefact]] = {}
-    curation = next((r for r in records if r.kind == "curate"), None)
+def current_artefacts(root: Path, records: list[RunRecord]) -> dict[str, dict[str, list[Artefact]]]:
+    """For each run (by id), the artefacts each stage run would have now (from the record's inputs,
+    settings and today's code)."""
+    current: dict[str, dict[str, list[Artefact]]] = {}
+    for record in records:
+        if record.kind == "curate":
+            current[record.run_id] = _curation_artefacts(root, record)
+    curations = [r for r in records if r.kind == "curate"]
     portrait = next((r for r in records if r.kind == "portrait"), None)
-    if curation is None:
-        return current
+    if portrait is not None:
+        current[portrait.run_id] = {k: [v] for k, v in _portrait_artefacts(root, portrait, curations).items()}
+    return current
+
+
+def _curation_artefacts(root: Path, curation: RunRecord) -> dict[str, list[Artefact]]:
     config = CurationConfig.model_validate(curation.config)
     batches = [Artefact(key=input_key(b), path=b) for b in curation.batches]
     chain = curation_chain(Planner(Plan(root, curation_values(config), FileFingerprints(curation.fingerprints))),
                            batches)
-    current.update(chain)
     finals = chain[job_stage_names(CURATION)[-1]] if chain else []
     if finals:
         name = part_name([a.key for a in finals], config.single_identity, config.identity_threshold)
-        current["assemble"] = [Artefact(key=Path(name).stem, path=_part_path(curation, name))]
-    if portrait is not None and curation.part:
-        usable = curation.counts.get("ok", 0)
-        current.update({k: [v] for k, v in _portrait_artefacts(root, portrait, curation.part, usable).items()})
-    return current
+        chain["assemble"] = [Artefact(key=Path(name).stem, path=_part_path(curation, name))]
+    return chain
 
 
 def _part_path(record: RunRecord, name: str) -> str:
@@ -69,20 +73,26 @@ def _part_path(record: RunRecord, name: str) -> str:
     return f"{folder}/{name}"
 
 
-def _portrait_artefacts(root: Path, record: RunRecord, part: str, usable: int) -> dict[str, Artefact]:
-    from flows.portrait_config import PortraitConfig, portrait_values, resolve_style
+def _portrait_artefacts(root: Path, record: RunRecord, curations: list[RunRecord]) -> dict[str, Artefact]:
+    from flows.people import from_record
+    from flows.portrait_config import PortraitConfig, chain_people, portrait_values, resolve_style
 
     config = PortraitConfig.model_validate(record.config)
-    steps = config.steps_for(usable) if config.mode == "train" else 0
-    plan = Plan(root, portrait_values(config, resolve_style(config), steps), FileFingerprints(record.fingerprints))
-    done = portrait_chain(Planner(plan), Artefact(key=Path(part).stem, path=part), config.mode)
-    done.pop("curate")
-    return done
+    given, usable = from_record(record.given)
+    if not given and curations and curations[0].part:  # a record from before people were recorded
+        part = curations[0].part
+        given, usable = {"curate": Artefact(key=Path(part).stem, path=part)}, {None: curations[0].counts.get("ok", 0)}
+    if not given:
+        return {}
+    person, faces = chain_people(config, usable)
+    plan = Plan(root, portrait_values(config, resolve_style(config)), FileFingerprints(record.fingerprints))
+    done = portrait_chain(Planner(plan), given, config.mode, config.kind, person, faces)
+    return {name: artefact for name, artefact in done.items() if name not in given}
 
 
 def stage_verdict(root: Path, status: StageStatus, current: list[Artefact] | None) -> str:
     """done / cached as recorded only when still current; else stale / missing."""
-    if status.state not in ("done", "cached") or current is None:
+    if status.state not in ("done", "cached", "reused") or current is None:
         return status.state
     if [a.key for a in current] != status.keys:
         return "stale"
@@ -114,7 +124,7 @@ def status_lines(job_dir: str) -> list[str]:
             lines.append(f"  error: {record.error}")
         for stage in _stages_of(record):
             status = record.stages.get(stage, StageStatus())
-            verdict = stage_verdict(root, status, current.get(stage))
+            verdict = stage_verdict(root, status, current.get(record.run_id, {}).get(stage))
             keys = ", ".join(status.keys[:3]) + (f" (+{len(status.keys) - 3})" if len(status.keys) > 3 else "")
             lines.append(f"  {stage:13s} {verdict:8s} {keys}".rstrip())
             if verdict in NOTES:
@@ -129,5 +139,5 @@ def status_lines(job_dir: str) -> list[str]:
 def _stages_of(record: RunRecord) -> list[str]:
     if record.kind == "curate":
         return ["ingest", *job_stage_names(CURATION), "assemble"]
-    mode = record.config.get("mode", "train")
-    return job_stage_names(PORTRAIT, mode)[len(job_stage_names(CURATION)):]
+    faces = sorted(int(face) for face in record.config.get("persons", {}))
+    return stage_instances(record.config.get("mode", "train"), record.config.get("kind", STYLE), faces)

@@ -258,3 +258,111 @@ def local_files(spec: str | None) -> list[str]:
     """[the file or folder `spec` names] when it is a local path; [] for a hub id, a test model or None."""
     path = Path(spec).expanduser() if spec else None
     return [str(path)] if path is not None and path.exists() else []
+
+
+class TemplateConfig(StageConfig):
+    """The template photo (fixed / multi-person modes): read with limits, faces found and numbered
+    left to right. Detector options as DetectConfig; the decode limits are the task's."""
+
+    backend: str = "dlib-hog"
+    score_threshold: float = 0.3
+    max_side: int = Field(1024, ge=128, description="detector's working copy")
+    upsample: int = Field(1, ge=0, le=2, description="group photos have small faces")
+    retry_upsample: int = Field(1, ge=0, le=2)
+    decode_max_side: int = Field(4096, ge=256, le=8192, description="the template's long side kept (paste-back)")
+    max_pixels: int = Field(80_000_000, ge=1)
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    min_side: int = Field(64, ge=1)
+    image: str = Field("", description="the template photo (its content is part of the key)")
+    task_fields = frozenset({"decode_max_side", "max_pixels", "max_bytes", "min_side", "image"})
+
+    def content_files(self) -> list[str]:
+        return local_files(self.image)
+
+
+class PoseConfig(StageConfig):
+    """Body pose -> OpenPose skeleton: `mediapipe` (embedded) or `controlnet-aux` (its weights)."""
+
+    backend: str = "mediapipe"
+    min_score: float = Field(0.3, ge=0, le=1)
+    weights: str = Field("lllyasviel/Annotators", description="controlnet-aux: folder, file or cached hub id")
+    trust_pickle: bool = False
+    size: int = Field(512, ge=64, le=2048, multiple_of=8, description="side of the pose map")
+    task_fields = frozenset({"size"})
+
+    def component_options(self) -> dict[str, Any]:
+        options = {"min_score": self.min_score}
+        if self.backend == "controlnet-aux":
+            options |= {"weights": self.weights, "trust_pickle": self.trust_pickle}
+        return options
+
+
+class PoseMapConfig(PoseConfig):
+    """Pose mode's skeleton: extracted from a photo of a person, or a ready OpenPose map (`ready`)."""
+
+    image: str = Field("", description="the pose photo or map (its content is part of the key)")
+    ready: bool = Field(False, description="the image is already an OpenPose skeleton")
+    task_fields = frozenset({"size", "image", "ready"})
+
+    def content_files(self) -> list[str]:
+        return local_files(self.image)
+
+
+class TemplateCropConfig(StageConfig):
+    """Each chosen template face: square crop, face mask, pose and edge controls."""
+
+    backend: str = "face-crop"
+    size: int = Field(512, ge=64, le=2048, multiple_of=8)
+    face_ratio: float = Field(0.7, ge=0.05, le=1, description="face box side / crop side")
+    dilate: float = Field(0.04, ge=0, le=1, description="mask growth, share of sqrt(face area)")
+    dilate_below_eyes: float = Field(0.1, ge=0, le=1, description="extra growth below the eye line")
+    canny_low: int = Field(100, ge=0, le=1000)
+    canny_high: int = Field(200, ge=0, le=1000)
+    pose: PoseConfig = PoseConfig()
+
+
+class ControlNetConfig(StageConfig):
+    """ControlNets by hub id (local caches), folder or .safetensors file; "tiny" with the tiny base."""
+
+    backend: str = "diffusers"
+    openpose: str = "lllyasviel/control_v11p_sd15_openpose"
+    canny: str = "lllyasviel/control_v11p_sd15_canny"
+    trust_pickle: bool = False
+    seed: int = Field(0, description="initialisation seed of the tiny test ControlNets")
+
+    @property
+    def is_test_model(self) -> bool:
+        return self.openpose in TEST_MODELS
+
+    def content_files(self) -> list[str]:
+        """Local files or folders by what they hold (a hub id by its name, as the base model)."""
+        return [f for spec in (self.openpose, self.canny) if spec not in TEST_MODELS for f in local_files(spec)]
+
+
+class PoseGenerateConfig(StageConfig):
+    """Generation in a pose (pose mode, and the person in each template crop's pose)."""
+
+    backend: str = "controlnet"
+    task_fields = frozenset({"pose_scale"})
+    pose_scale: float = Field(1.0, ge=0, le=2)
+
+
+class InpaintConfig(StageConfig):
+    """Template face inpainting (ControlNets: OpenPose face points, Canny) and a light refine pass."""
+
+    backend: str = "controlnet-inpaint"
+    strength: float = Field(0.6, ge=0, le=1)
+    pose_scale: float = Field(1.0, ge=0, le=2)
+    canny_scale: float = Field(0.2, ge=0, le=2)
+    refine_strength: float = Field(0.1, ge=0, le=1)
+    refine_pose_scale: float = Field(0.8, ge=0, le=2)
+    refine_canny_scale: float = Field(0.8, ge=0, le=2)
+    init: Literal["template", "warped"] = Field("template", description="what is repainted: the template crop "
+                                                "(FaceChain) or the aligned generated face")
+    steps: int | None = Field(None, ge=1, le=150, description="None = the style's steps")
+
+
+class PasteConfig(StageConfig):
+    backend: str = "feathered"
+    erode: float = Field(6.0, ge=0, le=100, description="mask erosion, crop pixels")
+    feather: float = Field(8.0, ge=0, le=100, description="edge blur, crop pixels")

@@ -9,12 +9,18 @@ import pytest
 
 from flows.config import CurationConfig, curation_values
 from flows.portrait_config import PortraitConfig, portrait_values, resolve_style
-from tasks.catalog import ADAPTER_STAGES, CURATION_STAGES, PORTRAIT_STAGES, Stage
+from tasks.catalog import ADAPTER_STAGES, CURATION_STAGES, PORTRAIT_STAGES, STYLE, TRAIN_FREE, Stage
 from tasks.codeversion import PROJECT_ROOT, imported_modules, module_closure
 from tasks.config import AdapterTrainConfig, BaseModelConfig, TrainFreeConfig
 from tasks.keys import stage_code_version
 
-TRAIN_FREE_GENERATE = next(s for s in PORTRAIT_STAGES if s.name == "generate" and "train-free" in s.modes)
+
+
+def label(stage: Stage) -> str:
+    """A name per catalogue entry: generate, generate-free, generate-pose, generate-free-template, rank-template..."""
+    free = "-free" if stage.modes == {TRAIN_FREE} else ""
+    kinds = "" if STYLE in stage.kinds else "-" + "-".join(sorted(stage.kinds))
+    return f"{stage.name}{free}{kinds}"
 
 
 @pytest.fixture
@@ -31,9 +37,9 @@ def all_versions(root: Path) -> dict[str, str]:
               "train": AdapterTrainConfig()}
     versions = {}
     for stage in (*CURATION_STAGES, *PORTRAIT_STAGES, *ADAPTER_STAGES):
-        name = f"{stage.name}-free" if stage is TRAIN_FREE_GENERATE else stage.name
         stage_values = {**values, "train": config.train} if stage.name == "train" else values
-        versions[name] = stage_code_version(stage, stage_values, root)
+        versions[label(stage)] = stage_code_version(stage, stage_values, root)
+    assert len(versions) == len(CURATION_STAGES) + len(PORTRAIT_STAGES) + len(ADAPTER_STAGES)
     return versions
 
 
@@ -49,6 +55,14 @@ def test_a_sampler_edit_recomputes_generation_only(repo_copy):
     changed = changed_after_editing(repo_copy, "components/diffusion/samplers.py")
     assert {"generate", "generate-free"} <= changed
     assert not changed & {"train", "select", "fuse", "rank", *(s.name for s in CURATION_STAGES)}
+
+
+def test_a_sampler_edit_leaves_the_template_and_pose_stages_that_do_not_diffuse(repo_copy):
+    changed = changed_after_editing(repo_copy, "components/diffusion/samplers.py")
+    assert {"generate-pose", "generate-free-pose", "generate-template", "generate-free-template", "inpaint-template",
+            "inpaint-free-template"} <= changed
+    assert not changed & {"template-template", "template-crop-template", "pose-map-pose", "paste-template",
+                          "rank-template", "select-template", "fuse-template", "train-template"}
 
 
 def test_a_detector_edit_recomputes_what_detects_faces(repo_copy):

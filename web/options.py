@@ -18,11 +18,14 @@ from pydantic import ValidationError
 from web.errors import ApiError
 from web.settings import WebSettings
 
-# Set by the server, never by a request: who and where, progress bars, pickle, server folders.
+# Set by the server, never by a request: who and where, progress bars, pickle, server folders and
+# models (--person names photo or job folders, the ControlNets local paths or cached ids).
 SERVER_SIDE = frozenset({"help", "photos", "user", "job", "out", "no_progress", "trust_pickle", "styles_dir",
-                         "adapter", "vae", "fast", "fast_kind", "fast_steps", "fast_guidance", "fast_weight"})
-# Stage settings (`set`) a request may not make: they name server folders or lift the pickle rule.
-SERVER_SIDE_SETTINGS = frozenset({"model_dir", "trust_pickle", "device"})
+                         "adapter", "vae", "fast", "fast_kind", "fast_steps", "fast_guidance", "fast_weight",
+                         "person", "controlnet_openpose", "controlnet_canny"})
+# Stage settings (`set`) a request may not make: they name server folders or files (the template and pose
+# stages' `image` is an upload; ControlNets and pose weights are the server's) or lift the pickle rule.
+SERVER_SIDE_SETTINGS = frozenset({"model_dir", "trust_pickle", "device", "image", "weights", "openpose", "canny"})
 # Options whose value is a file: uploaded with the request, stored in the job's folder.
 FILE_OPTIONS = frozenset({"template", "pose", "pose_map", "style_lora"})
 TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})

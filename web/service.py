@@ -125,7 +125,7 @@ class JobService:
         config = meta.parameters["config"]
         return {"job": meta.job, "created": meta.created, "state": job_state, "style": config["style"],
                 "base_model": config["base"]["spec"], "photos": len(meta.photos),
-                "progress": state.progress(state.stages(recs, config.get("mode"))), "url": self.job_url(meta.job)}
+                "progress": state.progress(state.stages(recs, config)), "url": self.job_url(meta.job)}
 
     async def view(self, user: str, job: str) -> dict[str, Any]:
         folder, meta = self._own(user, job)
@@ -136,7 +136,7 @@ class JobService:
         recs = state.records(folder)
         job_state, prefect = state.job_state(meta, runs, recs)
         config = meta.parameters["config"]
-        stage_list = state.stages(recs, config.get("mode"))
+        stage_list = state.stages(recs, config)
         # A resumed run keeps its record's old error until it ends: only what is failed now counts.
         errors = [e for e in [*(r.error for r in recs.values() if r.state == "failed"),
                               *(s["error"] for s in stage_list if s["state"] == "failed")] if e]
@@ -273,7 +273,11 @@ def _check_rerun(folder: Path, meta: JobMeta, stage: str, sets: dict[str, Any]) 
     """Unknown stage, unknown or invalid setting, or nothing to re-run yet: refused before queueing."""
     from flows.rerun import PORTRAIT_RUN_ID, portrait_overrides
     from flows.runs import load_run
+    from web.options import SERVER_SIDE_SETTINGS
 
+    named = sorted(set(sets) & SERVER_SIDE_SETTINGS)  # e.g. a template's `image`: another file on the server
+    if named:
+        raise ApiError(422, f"set: {', '.join(named)} is the server's to choose")
     try:
         record = load_run(folder, PORTRAIT_RUN_ID)
     except FileNotFoundError:

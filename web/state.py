@@ -24,12 +24,14 @@ FINISHED = {"completed", "failed", "cancelled"}
 RESULT_IMAGE, CURATED_IMAGE = re.compile(r"result-(\d{1,4})\.png"), re.compile(r"curated-(\d{1,4})\.png")
 
 
-def stage_order(mode: str | None) -> list[str]:
-    """The job's stages in order, from the stage catalogue (plus curation's ingest and assemble steps)."""
-    from tasks.catalog import CURATION, PORTRAIT, job_stage_names
+def stage_order(config: dict) -> list[str]:
+    """The job's stages in order, from the stage catalogue (plus curation's ingest and assemble steps);
+    a template job's per-face stages once per face (`train[2]`)."""
+    from tasks.catalog import CURATION, STYLE, TRAIN, job_stage_names, stage_instances
 
-    curation = job_stage_names(CURATION)
-    return ["ingest", *curation, "assemble", *job_stage_names(PORTRAIT, mode)[len(curation):]]
+    faces = sorted(int(face) for face in config.get("persons") or {})
+    return ["ingest", *job_stage_names(CURATION), "assemble",
+            *stage_instances(config.get("mode") or TRAIN, config.get("kind") or STYLE, faces)]
 
 
 def records(root: Path) -> dict[str, RunRecord]:
@@ -42,12 +44,13 @@ def records(root: Path) -> dict[str, RunRecord]:
     return found
 
 
-def stages(recs: dict[str, RunRecord], mode: str | None) -> list[dict[str, Any]]:
+def stages(recs: dict[str, RunRecord], config: dict) -> list[dict[str, Any]]:
+    """Each stage run of the job (`config`: its PortraitConfig as JSON) with its state."""
     merged = {}
     for record in recs.values():
         merged.update(record.stages)
     return [{"stage": name, "state": merged[name].state if name in merged else "not run",
-             "error": merged[name].error if name in merged else None} for name in stage_order(mode)]
+             "error": merged[name].error if name in merged else None} for name in stage_order(config)]
 
 
 def progress(stage_list: list[dict[str, Any]]) -> dict[str, Any]:

@@ -109,10 +109,12 @@ def check_base_model(spec: str, *, allow_pickle: bool = False) -> None:
     find_cached_model(spec)
 
 
-def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: str = "base model") -> Path:
+def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: str = "base model",
+                      instead: str = "pass --base-model PATH to a diffusers folder or a .safetensors file") -> Path:
     """The local snapshot folder of a hub id (Hugging Face cache first, then ModelScope).
 
-    `marker`: a glob a ModelScope folder must match a file of to count as the model.
+    `marker`: a glob a ModelScope folder must match a file of to count as the model; `what` and
+    `instead` word the refusal.
     """
     hf_cache = _hf_cache_dir()
     try:
@@ -130,8 +132,7 @@ def find_cached_model(repo_id: str, *, marker: str = "model_index.json", what: s
         f"{what} {repo_id!r} is not in a local model cache and this machine cannot download it.\n"
         f"Searched:\n  {searched}\n"
         f"To get it: on a connected machine run `huggingface-cli download {repo_id}` (or "
-        f"`modelscope download --model {repo_id}`) and copy the cache folder here, "
-        "or pass --base-model PATH to a diffusers folder or a .safetensors file."
+        f"`modelscope download --model {repo_id}`) and copy the cache folder here, or {instead}."
     )
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 # model_index.json `_class_name`s of each family (text-to-image, img2img and inpainting
 # variants share weights and LoRAs).
-_SD15_CLASSES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline")
+_SD15_CLASSES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline",
+                 # the template and pose modes' pipelines, made from the base with from_pipe
+                 "StableDiffusionControlNetPipeline", "StableDiffusionControlNetInpaintPipeline")
 _SDXL_CLASSES = ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline")
 
 

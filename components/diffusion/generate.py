@@ -25,12 +25,16 @@ _ROUTED_PREFIXES = ("unet.", "text_encoder.", "text_encoder_2.", "lora_unet_", "
 
 
 class PeftGenerator:
-    def __init__(self, pipeline, device: str = "cpu", fast=None):
+    """`call_kwargs` go to every pipeline call as they are: a ControlNet pipeline's control
+    image and scale, an inpainting pipeline's image, mask and strength."""
+
+    def __init__(self, pipeline, device: str = "cpu", fast=None, call_kwargs: dict | None = None):
         """`fast`: a components.diffusion.fast.FastLora, or None for the style's own sampling."""
         # an offloaded pipeline's hooks move each model to the GPU while it runs: moving it would undo that
         self.pipeline = pipeline if is_offloaded(pipeline) else pipeline.to(device)
         self.device = device
         self.fast = fast
+        self.call_kwargs = dict(call_kwargs or {})
 
     def generate(
         self, request: GenerationRequest, face_lora: dict | None, style_lora: dict | None
@@ -70,6 +74,7 @@ class PeftGenerator:
                 num_images_per_prompt=len(seeds),
                 generator=generators,
                 output_type="np",
+                **self.call_kwargs,
             )
         return [_to_uint8(image) for image in output.images]
 

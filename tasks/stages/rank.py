@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from components.ranking import top_k
 from tasks import models
 from tasks.config import StageConfig
 from tasks.imaging import decode_png
 from tasks.portrait_rows import curated_ok, read_rows, write_rows
+from tasks.ranked import ranked_rows
 from tasks.records import from_table
 from tasks.storage import read_parquet
 from tasks.workspace import Workspace
@@ -28,13 +26,4 @@ def rank_images(root: str, output: str, inputs: dict[str, str], rank: StageConfi
                               np.asarray(template.embedding, dtype=np.float32), users,
                               template_image=decode_png(template.image),
                               user_images=[decode_png(r.image) for r in curated])
-    for i, score in zip(candidates, scores):
-        rows[i].update(faces=score.faces, score=None if math.isnan(score.score) else score.score,
-                       reason=score.reason)
-    for place, j in enumerate(top_k(scores, rank.keep), start=1):
-        rows[candidates[j]]["rank"] = place
-    for row in rows:
-        if row["rank"] is None and not row["reason"]:
-            row["reason"] = f"not in the top {rank.keep}"
-    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["index"]))
-    write_rows(root, output, rows)
+    write_rows(root, output, ranked_rows(rows, candidates, scores, rank.keep))

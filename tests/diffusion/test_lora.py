@@ -36,6 +36,8 @@ def test_training_returns_diffusers_lora_and_leaves_pipeline_clean(tiny_pipeline
     assert any(v.abs().sum() > 0 for k, v in weights.state_dict.items() if ".lora.up." in k)  # it learned
     unet = tiny_pipeline.unet
     assert not getattr(unet, "peft_config", None) and not unet.training
+    # PEFT's wrapper layers are gone too: a ControlNet can be built from this UNet's weights
+    assert not any("base_layer" in key for key in unet.state_dict())
     assert not any(p.requires_grad for p in tiny_pipeline.components["unet"].parameters())
     assert np.array_equal(before, after)  # no leftover adapter
 

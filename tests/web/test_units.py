@@ -138,6 +138,9 @@ def test_form_fields_follow_the_cli_options():
     assert {"style", "base_model", "num_images", "keep", "train_steps", "resolution", "seed"} <= names
     assert not names & {"user", "job", "out", "photos", "trust_pickle", "styles_dir", "adapter", "no_progress", "vae",
                         "fast"}
+    # server-side paths of the template modes: people's folders and ControlNet files are not a request's to name
+    assert not names & {"person", "controlnet_openpose", "controlnet_canny"}
+    assert {o.name for o in form_options() if o.kind == "file"} == {"template", "pose", "pose_map", "style_lora"}
     assert parse_values({"keep": "3", "fail_below_min_photos": "true", "mode": "train"}) == {
         "keep": 3, "fail_below_min_photos": True, "mode": "train"}
     for bad, message in [({"user": "x"}, "unknown field"), ({"keep": "3.5"}, "not a valid int"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # effective when this is the first hub import
@@ -74,6 +75,20 @@ def examples():
     return synthetic_examples()
 
 
+@contextlib.contextmanager
+def training_threads():
+    """One intra-op thread: a float sum depends on how it is split among threads, and a resumed run
+    is compared bit for bit with this session fixture's run, which any module's settings may surround."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def trained(tiny_pipeline, examples):
     """(LoraWeights, checkpoint store, progress calls, image before, image after) of one 6-step run."""
@@ -81,9 +96,10 @@ def trained(tiny_pipeline, examples):
 
     before = render(tiny_pipeline)
     store, calls = MemoryCheckpoints(), []
-    weights = LoraTrainer(tiny_pipeline, **TRAIN_OPTIONS).train(
-        examples, store, lambda step, total, loss: calls.append((step, total, loss))
-    )
+    with training_threads():
+        weights = LoraTrainer(tiny_pipeline, **TRAIN_OPTIONS).train(
+            examples, store, lambda step, total, loss: calls.append((step, total, loss))
+        )
     return weights, store, calls, before, render(tiny_pipeline)
 
 

@@ -7,7 +7,7 @@ from components.diffusion.generate import as_pipeline_lora
 from components.diffusion.lora import LoraTrainer
 from components.protocols import Trainer
 from tests.checkpoints import MemoryCheckpoints
-from tests.diffusion.conftest import TRAIN_OPTIONS, TRAIN_STEPS
+from tests.diffusion.conftest import TRAIN_OPTIONS, TRAIN_STEPS, training_threads
 
 
 def test_satisfies_trainer_protocol(tiny_pipeline):
@@ -67,9 +67,10 @@ def test_checkpoints_are_safetensors_and_resume_gives_identical_weights(tiny_pip
 
     resumed_store = MemoryCheckpoints(initial=(4, payload))
     calls = []
-    resumed = LoraTrainer(tiny_pipeline, **TRAIN_OPTIONS).train(
-        examples, resumed_store, lambda step, total, loss: calls.append(step)
-    )
+    with training_threads():
+        resumed = LoraTrainer(tiny_pipeline, **TRAIN_OPTIONS).train(
+            examples, resumed_store, lambda step, total, loss: calls.append(step)
+        )
     assert calls == [5, 6] and sorted(resumed_store.saved) == [6]
     assert resumed.losses == weights.losses
     assert resumed.state_dict.keys() == weights.state_dict.keys()

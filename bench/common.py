@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import io
 import os
 import shutil
@@ -33,17 +34,25 @@ def unique_photos(folder: Path, count: int, megapixels: float = 1.0, source: Pat
             im = im.convert("RGB")
             scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
             bases.append(im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS))
-    paths = []
+    paths, digests = [], set()
     for i in range(count):
         pixels = np.asarray(bases[i % len(bases)]).copy()
-        k = i + seed_offset
-        pixels[0, 0] = (k % 256, (k // 256) % 256, 7 + k // 65536)  # one pixel differs: a new photo to the dedup
+        mark_number(pixels, i + seed_offset)
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=92)
+        digests.add(hashlib.sha256(buffer.getvalue()).hexdigest())
         path = folder / f"photo_{i:04d}.jpg"
         path.write_bytes(buffer.getvalue())
         paths.append(path)
+    assert len(digests) == count, "copies came out identical: the dedup would reject some"
     return paths
+
+
+def mark_number(pixels: np.ndarray, number: int, bits: int = 20) -> None:
+    """`number` in black and white 8x8 blocks along the top edge: one JPEG block each, so no two copies
+    compress to the same bytes (a one-pixel change did: 2 of 12 copies were rejected as duplicates)."""
+    for bit in range(bits):
+        pixels[:8, 8 * bit:8 * bit + 8] = 255 if (number >> bit) & 1 else 0
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> str:
@@ -115,7 +124,7 @@ def ingested(photos: Path, out: Path, config) -> list:
     from tasks.ingest import ingest
     from tasks.workspace import input_key
 
-    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set()).batches
+    batches = ingest([str(photos)], str(out), config.load, config.batch_size, set(), config.workers).batches
     return [Artefact(key=input_key(b), path=b) for b in batches]
 
 

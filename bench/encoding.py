@@ -50,8 +50,15 @@ def pil_codec(fmt: str, **params):
     return encode, decode
 
 
+def chosen_codec():
+    from tasks.imaging import decode_png, encode_png
+
+    return encode_png, decode_png
+
+
 CODECS = {
-    "PNG level 1 (chosen)": pil_codec("PNG", compress_level=1),
+    "PNG level 1, RLE, OpenCV (chosen)": chosen_codec(),
+    "PNG level 1, PIL": pil_codec("PNG", compress_level=1),
     "PNG level 6 (PIL default)": pil_codec("PNG", compress_level=6),
     "WebP lossless, method 0": pil_codec("WEBP", lossless=True, method=0),
     "JPEG q95 (lossy)": pil_codec("JPEG", quality=95),

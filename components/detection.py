@@ -21,8 +21,6 @@ class DlibHogDetector:
 
     def __init__(self, *, score_threshold: float = 0.3, max_side: int = 1024, upsample: int = 0,
                  retry_upsample: int = 1) -> None:
-        import dlib
-
         if max_side < 64:
             raise ValueError(f"max_side must be >= 64, got {max_side}")
         for name, value in (("upsample", upsample), ("retry_upsample", retry_upsample)):
@@ -32,7 +30,7 @@ class DlibHogDetector:
         self.max_side = int(max_side)
         self.upsample = int(upsample)
         self.retry_upsample = int(retry_upsample)
-        self._hog = dlib.get_frontal_face_detector()
+        self._hog = dlib_models.frontal_face_detector()
         self._shape5 = dlib_models.shape_predictor(dlib_models.SHAPE_5)
 
     def detect(self, image: np.ndarray) -> list[Face]:

@@ -22,6 +22,7 @@ from components.types import (
     Tags,
     TemplateCandidate,
     TrainingExample,
+    UprightFaces,
 )
 
 
@@ -31,9 +32,23 @@ class Orienter(Protocol):
 
 
 @runtime_checkable
+class UprightFinder(Orienter, Protocol):
+    """An orienter whose vote detects faces: its winning detection is the detection."""
+
+    def find(self, image: np.ndarray) -> UprightFaces: ...
+
+
+@runtime_checkable
 class Detector(Protocol):
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces sorted by area, largest first, in `image` coordinates."""
+
+
+@runtime_checkable
+class TurnedDetector(Detector, Protocol):
+    def detect_rotated(self, image: np.ndarray, rotation: int) -> list[Face]:
+        """The faces of `image` turned by `rotation` degrees, in the turned photo's coordinates,
+        found as an `UprightFinder` finds them (the photo itself need not be turned)."""
 
 
 @runtime_checkable

@@ -16,11 +16,11 @@ import importlib
 from typing import Any
 
 REGISTRY: dict[str, dict[str, str]] = {
-    "orient": {"detector-vote": "components.orientation:DetectorVoteOrienter",
-               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter",
-               "yunet-vote": "components.verified_faces:YuNetVoteOrienter"},
-    "detect": {"dlib-hog": "components.detection:DlibHogDetector",
-               "yunet": "components.verified_faces:YuNetDetector"},
+    "orient": {"yunet-vote": "components.verified_faces:YuNetVoteOrienter",
+               "detector-vote": "components.orientation:DetectorVoteOrienter",
+               "rot-bgr": "components.seed.rot_bgr:RotBgrOrienter"},
+    "detect": {"yunet": "components.verified_faces:YuNetDetector",
+               "dlib-hog": "components.detection:DlibHogDetector"},
     "align": {"least-squares": "components.alignment:LeastSquaresAligner"},
     "crop": {"face-centred": "components.crop:FaceCentredCropper"},
     "landmarks": {"dlib-68": "components.landmarks:Dlib68Landmarker"},
@@ -55,12 +55,15 @@ REGISTRY: dict[str, dict[str, str]] = {
 
 # Constructor arguments a backend is built with from other registry entries ("stage:backend");
 # each instance gets its own (never shared between threads). Part of the stage's code version.
+# Fuse and rank find faces with the default detector (YuNet proposals confirmed by HOG), as good as
+# HOG alone on the test photos (tests/components/test_ranking.py, test_fusion.py) and cheaper; align
+# detects again in its levelled window with HOG itself.
 DEPENDENCIES: dict[tuple[str, str], dict[str, str]] = {
     ("align", "least-squares"): {"detector": "detect:dlib-hog"},
-    ("fuse", "seamless-clone"): {"detector": "detect:dlib-hog"},
-    ("rank", "embedding-similarity"): {"detector": "detect:dlib-hog", "embedder": "embed:dlib-resnet"},
+    ("fuse", "seamless-clone"): {"detector": "detect:yunet"},
+    ("rank", "embedding-similarity"): {"detector": "detect:yunet", "embedder": "embed:dlib-resnet"},
     # RTS finds faces with our detector and aligns them with our 68 landmarks.
-    ("rank", "rts"): {"detector": "detect:dlib-hog", "landmarker": "landmarks:dlib-68"},
+    ("rank", "rts"): {"detector": "detect:yunet", "landmarker": "landmarks:dlib-68"},
 }
 
 

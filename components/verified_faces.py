@@ -31,8 +31,6 @@ class HogVerifier:
 
     def __init__(self, *, score_threshold: float = 0.3, window: float = 2.2, window_px: int = 256,
                  max_level: float = 45.0) -> None:
-        import dlib
-
         if window <= 1:
             raise ValueError(f"window must be > 1 (a multiple of the proposal's size), got {window}")
         if window_px < 128:
@@ -41,7 +39,7 @@ class HogVerifier:
         self.window = float(window)
         self.window_px = int(window_px)
         self.max_level = float(max_level)
-        self._hog = dlib.get_frontal_face_detector()
+        self._hog = dlib_models.frontal_face_detector()
         self._shape5 = dlib_models.shape_predictor(dlib_models.SHAPE_5)
 
     def verify(self, image: np.ndarray, proposal: Proposal, frame: np.ndarray | None = None) -> Face | None:
@@ -113,8 +111,12 @@ class YuNetDetector:
         return self.proposer.max_side
 
     def detect(self, image: np.ndarray) -> list[Face]:
+        return self.detect_rotated(image, 0)
+
+    def detect_rotated(self, image: np.ndarray, rotation: int) -> list[Face]:
+        """The faces `YuNetVoteOrienter.find` finds at `rotation`, computed the same way."""
         small, scale = downscale(image, self.max_side)
-        return self.detect_turned(image, small, scale, 0)
+        return self.detect_turned(image, small, scale, rotation)
 
     def detect_turned(self, image: np.ndarray, small: np.ndarray, scale: float, rotation: int) -> list[Face]:
         """Faces of `image` turned by `rotation`, in the turned photo's coordinates, without turning `image`.

@@ -329,7 +329,7 @@ def _portrait(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.joblock import JobLock
-    from flows.model_checks import with_family
+    from flows.model_checks import check_runs_here, with_family
     from flows.portrait import portrait_flow
     from flows.portrait_config import check_job_inputs
 
@@ -340,6 +340,7 @@ def _portrait(args: argparse.Namespace) -> int:
     if not args.photos and (config.kind != "template" or [] in config.persons.values()):
         raise ValueError("give the person's photos (PHOTO_OR_DIR ...), or with --template, --person N=PHOTOS_OR_JOB")
     check_job_inputs(config)  # the flow checks again; here it fails before a Prefect server starts
+    check_runs_here(config.memory)
     config = config.model_copy(update={"base": with_family(config.base)})  # recorded: `status` plans without it
     with JobLock(config.job_dir(args.out)):  # busy: fail now, not after the server started
         pass

@@ -53,7 +53,8 @@ def curate_photos(workspace: Workspace, inputs: list[str], config: CurationConfi
     try:
         if not (reuse_batches and record.batches):
             ingested = ingest_task(inputs, str(workspace.root), config.load, config.batch_size,
-                                   known_hashes(str(workspace.root), exclude=_own_parts(record), dataset=config.dataset))
+                                   known_hashes(str(workspace.root), exclude=_own_parts(record), dataset=config.dataset),
+                                   config.workers)
             record.batches = ingested.batches
             record.mark("ingest", "done", [input_key(b) for b in ingested.batches], outputs=ingested.batches)
             save(record)

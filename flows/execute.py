@@ -10,7 +10,7 @@ running anything (this module imports Prefect only when a stage must run).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,25 +78,78 @@ class Executor:
         self._settle(name, [state], [artefact])
         return artefact
 
-    def run_batches(self, stage: Stage, batches: list[Artefact], runner) -> list[Artefact]:
-        """A curation stage over every batch, the missing ones submitted to `runner` at once."""
-        artefacts = [self.plan.artefact(stage, {"batch": b}) for b in batches]
-        if self._reusable(stage, artefacts):
-            return artefacts
+    def run_chain(self, stages: Sequence[Stage], batches: list[Artefact], runner,
+                  advance: Callable[[str, int], None] = lambda stage, n: None) -> dict[str, list[Artefact]]:
+        """Curation: `stages` over every batch, all the stages one batch needs in one task run (its chain).
+
+        A batch runs from its first stage whose artefact is missing (or forced)
+        to its last one, starting from the artefact of the stage before: what
+        is done is neither recomputed nor decoded. The chains are submitted to
+        `runner` at once; each stage is recorded done / cached / failed from
+        the artefacts it was to write.
+        """
+        chains = [chain_artefacts(self.plan, stages, batch) for batch in batches]
+        planned = by_stage(stages, chains)
+        needed = [[self.forced(stage.name) or not self.plan.exists(chain[i]) for i, stage in enumerate(stages)]
+                  for chain in chains]
+        for i, stage in enumerate(stages):
+            todo = sum(needs[i] for needs in needed)
+            self.record.mark(stage.name, "running" if todo else "cached", [a.key for a in planned[stage.name]],
+                             outputs=[a.path for a in planned[stage.name]])
+            advance(stage.name, len(batches) - todo)
+        self.save(self.record)
+        if not any(any(needs) for needs in needed):
+            return planned
         from prefect.futures import wait
 
-        from tasks.curation import curation_batch_task
+        from flows.progress import ArtefactWatch
+        from tasks.curation import curation_chain_task
 
-        self._mark(stage.name, "running", artefacts)
-        forced = self.forced(stage.name)
-        todo = [i for i, a in enumerate(artefacts) if forced or not self.plan.exists(a)]
-        values = self.plan.values_for(stage)
-        futures = [runner.submit(curation_batch_task, parameters=dict(
-            stage=stage.name, root=str(self.plan.root), batch=batches[i].path, output=artefacts[i].path,
-            config=values[stage.config_name], load=values["load"])) for i in todo]
-        wait(futures)
-        self._settle(stage.name, [f.state for f in futures], artefacts)
-        return artefacts
+        pending = [(stage.name, chain[i]) for chain, needs in zip(chains, needed)
+                   for i, stage in enumerate(stages) if needs[i]]
+        watch = ArtefactWatch(self.plan.root, [(name, a.path) for name, a in pending], advance)
+        with watch:
+            futures = [runner.submit(curation_chain_task, parameters=self._chain_parameters(stages, batch, chain, needs))
+                       for batch, chain, needs in zip(batches, chains, needed) if any(needs)]
+            wait(futures)
+        self._settle_chains(stages, planned, pending, watch.written, [f.state for f in futures])
+        return planned
+
+    def _chain_parameters(self, stages: Sequence[Stage], batch: Artefact, chain: list[Artefact],
+                          needs: list[bool]) -> dict[str, Any]:
+        from tasks.curation import ChainStep
+
+        first = needs.index(True)
+        last = len(needs) - 1 - needs[::-1].index(True)
+        steps = [ChainStep(stage=stages[i].name, output=chain[i].path, run=needs[i],
+                           config=self.plan.values_for(stages[i])[stages[i].config_name])
+                 for i in range(first, last + 1)]
+        source = batch.path if first == 0 else chain[first - 1].path
+        return dict(root=str(self.plan.root), source=source, steps=steps, load=self.plan.values["load"])
+
+    def _settle_chains(self, stages: Sequence[Stage], planned: dict[str, list[Artefact]],
+                       pending: list[tuple[str, Artefact]], written: set[str], states: list) -> None:
+        """done: every artefact the stage was to write was written; the first stage short of that failed."""
+        failed = [s for s in states if not s.is_completed()]
+        message = (failed[0].message or "failed") if failed else "an artefact was not written"
+        short = {name for name, artefact in pending if artefact.path not in written}
+        to_run = {name for name, _ in pending}
+        first_failed = next((s.name for s in stages if s.name in short), None)
+        if first_failed is None and failed:
+            first_failed = next(s.name for s in reversed(stages) if s.name in to_run)
+        for stage in stages:
+            if stage.name not in to_run:
+                continue
+            keys, outputs = [a.key for a in planned[stage.name]], [a.path for a in planned[stage.name]]
+            if stage.name == first_failed:
+                self.record.mark(stage.name, "failed", keys, error=message)
+            elif stage.name in short:
+                self.record.mark(stage.name, "not run", keys)
+            else:
+                self.record.mark(stage.name, "done", keys, outputs=outputs)
+        self.save(self.record)
+        if first_failed is not None:
+            raise StageFailed(f"stage {first_failed!r} failed: {message}")
 
     def _reusable(self, stage: Stage, artefacts: list[Artefact], name: str | None = None) -> bool:
         if self.forced(stage.name) or not all(self.plan.exists(a) for a in artefacts):
@@ -128,8 +181,22 @@ class Planner:
             values: dict[str, Any] | None = None) -> Artefact:
         return self.plan.artefact(stage, inputs, values)
 
-    def run_batches(self, stage: Stage, batches: list[Artefact], runner=None) -> list[Artefact]:
-        return [self.plan.artefact(stage, {"batch": b}) for b in batches]
+    def run_chain(self, stages: Sequence[Stage], batches: list[Artefact], runner=None,
+                  advance: Callable[[str, int], None] = lambda stage, n: None) -> dict[str, list[Artefact]]:
+        return by_stage(stages, [chain_artefacts(self.plan, stages, batch) for batch in batches])
+
+
+def chain_artefacts(plan: Plan, stages: Sequence[Stage], batch: Artefact) -> list[Artefact]:
+    """The artefact of each stage of one batch's chain, each stage reading the one before."""
+    out, previous = [], batch
+    for stage in stages:
+        previous = plan.artefact(stage, {"batch": previous})
+        out.append(previous)
+    return out
+
+
+def by_stage(stages: Sequence[Stage], chains: list[list[Artefact]]) -> dict[str, list[Artefact]]:
+    return {stage.name: [chain[i] for chain in chains] for i, stage in enumerate(stages)}
 
 
 class InProcess(Planner):
@@ -157,12 +224,8 @@ class InProcess(Planner):
 
 def curation_chain(executor: Executor | Planner, batches: list[Artefact], runner=None,
                    advance: Callable[[str, int], None] = lambda stage, n: None) -> dict[str, list[Artefact]]:
-    """Each curation stage over all batches (a wave), in catalogue order; each stage's artefacts by name."""
-    out = {}
-    for stage in CURATION_STAGES:
-        batches = out[stage.name] = executor.run_batches(stage, batches, runner)
-        advance(stage.name, len(batches))
-    return out
+    """The curation stages in catalogue order over all batches, one chain per batch; each stage's artefacts."""
+    return executor.run_chain(CURATION_STAGES, batches, runner, advance)
 
 
 def portrait_chain(executor: Executor | Planner, given: dict[str, Artefact], mode: str, kind: str = STYLE,

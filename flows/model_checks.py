@@ -63,3 +63,16 @@ def _model_family(base: BaseModelConfig):
     from components.diffusion.base_model import model_family
 
     return model_family(base.spec, allow_pickle=base.trust_pickle)
+
+
+def check_runs_here(memory) -> None:
+    """Options that only make sense on this machine's hardware, checked where the job runs (the worker).
+
+    CPU offload moves each model to a CUDA GPU while it runs; without one, diffusers fails much later
+    (loading the face LoRA, after training) with an obscure message.
+    """
+    from tasks.diffusion_models import device
+
+    if memory is not None and memory.cpu_offload != "none" and device() != "cuda":
+        raise ValueError(f"--cpu-offload {memory.cpu_offload} needs a CUDA GPU and this machine has none: "
+                         "leave it out (on a CPU everything is already in main memory)")

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from flows.artifacts import publish_portrait
 from flows.execute import Executor, Plan, forced_from, portrait_chain
 from flows.joblock import job_session
+from flows.model_checks import check_runs_here
 from flows.people import NoUsablePhotos, Person, gather_people, given_artefacts, given_record
 from flows.portrait_config import PortraitConfig, chain_people, check_job_inputs, portrait_values
 from flows.portrait_outputs import write_outputs
@@ -29,6 +30,7 @@ __all__ = ["NoUsablePhotos", "portrait_flow", "run_portrait"]
 def portrait_flow(photos: list[str], out: str, config: PortraitConfig) -> dict:
     """One user's job in OUT/<user>[/<job>]."""
     style = check_job_inputs(config)  # an unknown style, a missing model: fail before any work
+    check_runs_here(config.memory)
     job = Workspace(config.job_dir(out))
     with job_session(job.root), lazy_task_runner(config.curation) as runner:
         return run_portrait(job, photos, config, style, runner)

@@ -23,19 +23,24 @@ import os
 
 
 def share_temporary_server(timeout: int = 90) -> str | None:
-    """Start this process's temporary server now and export its URL; None when a server is configured.
+    """Export the API URL of this process's server for the worker processes it starts; None when already exported.
 
-    Call before creating worker processes (a Dask cluster, a process pool):
-    they read the URL from the environment they inherit. This process keeps
-    using the same server (Prefect keeps one temporary server per process).
+    The server is the one configured (a test harness's, in settings only), or
+    this process's temporary server, started now if it is not running yet
+    (Prefect keeps one per process: a flow already running on it goes on
+    using it). Call before creating worker processes (a Dask cluster, a
+    process pool): they read the URL from the environment they inherit.
     """
     from prefect.settings import PREFECT_API_URL
 
-    if os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value():
+    if os.environ.get("PREFECT_API_URL"):
         return None
-    from prefect.server.api.server import SubprocessASGIServer
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
 
-    server = SubprocessASGIServer()
-    server.start(timeout=timeout)
-    os.environ["PREFECT_API_URL"] = server.api_url
-    return server.api_url
+        server = SubprocessASGIServer()
+        server.start(timeout=timeout)
+        url = server.api_url
+    os.environ["PREFECT_API_URL"] = url
+    return url

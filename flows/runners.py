@@ -8,21 +8,31 @@ from __future__ import annotations
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+from flows.prefect_server import share_temporary_server
+
+RUNNERS = ("threads", "processes", "dask")
+
 
 def make_task_runner(kind: str, workers: int, dask_address: str | None = None) -> TaskRunner:
-    """A runner to use as a context manager: `with make_task_runner(...) as runner: runner.submit(...)`."""
+    """A runner to use as a context manager: `with make_task_runner(...) as runner: runner.submit(...)`.
+
+    Worker processes started here report to this process's Prefect server
+    (flows/prefect_server.py), not to temporary servers of their own.
+    """
+    if kind not in RUNNERS:
+        raise ValueError(f"unknown runner {kind!r}; choose {', '.join(RUNNERS)}")
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
+    if not dask_address:
+        share_temporary_server()
     if kind == "processes":
         return ProcessPoolTaskRunner(max_workers=workers)
-    if kind == "dask":
-        from prefect_dask import DaskTaskRunner
+    from prefect_dask import DaskTaskRunner
 
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
-    raise ValueError(f"unknown runner {kind!r}; choose threads, processes or dask")
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})
 
 
 class LazyTaskRunner:

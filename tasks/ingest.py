@@ -122,15 +122,36 @@ def mark_duplicates(records: list[FaceRecord], known: set[str]) -> tuple[list[Fa
     return kept, skipped
 
 
-def ingest(inputs: list[str], root: str, load: LoadConfig, batch_size: int, known: set[str]) -> Ingested:
+def batch_bounds(count: int, batch_size: int, workers: int = 1) -> list[tuple[int, int]]:
+    """(start, end) of batches of at most `batch_size`, as many as a multiple of `workers`, sizes within one.
+
+    Each batch is one task run: with a short last batch, or one batch more
+    than a round of the workers, one worker idles at the end of every run
+    (120 photos in 16s over 2 workers: 64 vs 56 photos, 1.87x at best).
+    """
+    if count <= 0:
+        return []
+    batches = -(-count // batch_size)
+    batches = min(count, -(-batches // workers) * workers)
+    size, longer = divmod(count, batches)
+    bounds, start = [], 0
+    for i in range(batches):
+        end = start + size + (i < longer)
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def ingest(inputs: list[str], root: str, load: LoadConfig, batch_size: int, known: set[str],
+           workers: int = 1) -> Ingested:
     workspace = Workspace(root)
     files, ignored = discover(inputs)
     roots = [Path(i).resolve() for i in inputs if Path(i).is_dir()]
     records, skipped = mark_duplicates([with_layout_identity(read_record(f, roots, load), f, roots)
                                         for f in files], known)
     batches = []
-    for start in range(0, len(records), batch_size):
-        chunk = records[start:start + batch_size]
+    for start, end in batch_bounds(len(records), batch_size, workers):
+        chunk = records[start:end]
         key = digest("ingest", [(r.source, r.sha256, r.status, r.reason) for r in chunk], load.model_dump())
         output = workspace.path(PARQUET_OUTPUT.format(stage="ingest", key=key))
         if not output.exists():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +16,26 @@ import components  # noqa: F401  first: installs the torchvision import guard (c
 FACES_DIR = Path(os.environ.get("FACES_DIR", Path(__file__).resolve().parents[1] / "data" / "samples"))
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """`count` intra-op threads inside the block, the previous setting restored after it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op thread while a module's tests run (restored after it, so the rest of a
     whole-suite session keeps its setting): on the shared 2-core box two OpenMP threads
     competing with other processes made the tiny model ~40x slower (measured 0.55 vs 24 steps/s)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +77,8 @@ def prefect_server(tmp_path_factory):
     """One temporary Prefect server for the session, with the settings measured here.
 
     The flow heartbeat costs ~1 s per flow and can only be switched off in code.
+    Its URL is exported, so Dask and process-pool workers report to it instead
+    of each starting a server of its own (flows/prefect_server.py).
     """
     from flows.settings import apply_defaults
 
@@ -74,9 +87,16 @@ def prefect_server(tmp_path_factory):
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    from flows.prefect_server import share_temporary_server
+
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         with prefect_test_harness(server_startup_timeout=90):
-            yield
+            exported = share_temporary_server()
+            try:
+                yield
+            finally:
+                if exported:
+                    del os.environ["PREFECT_API_URL"]
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import AlignConfig, LoadConfig
-from tasks.sources import oriented_source
 from tasks.records import FaceRecord
+from tasks.sources import upright_photo
 
 
-def align(record: FaceRecord, config: AlignConfig, load: LoadConfig) -> None:
-    image, scale = oriented_source(record, load)
+def align(record: FaceRecord, config: AlignConfig, load: LoadConfig, images: BatchImages) -> None:
+    image, scale = upright_photo(record, load, images)
     with models.borrow("align", config) as aligner:
         alignment = aligner.align(image, record.face(scale))
     record.roll = alignment.roll

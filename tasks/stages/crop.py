@@ -7,20 +7,20 @@ import numpy as np
 from components.alignment import levelling_matrix
 from components.types import Alignment
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import CropConfig, LoadConfig
-from tasks.imaging import encode_png
-from tasks.sources import oriented_source
 from tasks.records import FaceRecord
+from tasks.sources import drop_source, upright_photo
 
 
-def crop(record: FaceRecord, config: CropConfig, load: LoadConfig) -> None:
-    image, scale = oriented_source(record, load)
+def crop(record: FaceRecord, config: CropConfig, load: LoadConfig, images: BatchImages) -> None:
+    image, scale = upright_photo(record, load, images)
     alignment = Alignment(roll=record.roll, face=record.aligned_face(scale),
                           matrix=levelling_matrix(image.shape, np.radians(record.roll)),
                           size=(image.shape[1], image.shape[0]))
     with models.borrow("crop", config) as cropper:
         cropped = cropper.crop(image, alignment)
-    record.image = encode_png(cropped.image)
+    images.set_crop(record, cropped.image)
     record.crop_bbox = cropped.bbox.tolist()
     record.crop_landmarks = cropped.landmarks.tolist()
     with models.borrow_named("landmarks", config.landmarks) as landmarker:
@@ -28,7 +28,7 @@ def crop(record: FaceRecord, config: CropConfig, load: LoadConfig) -> None:
     record.outside_fraction = cropped.outside_fraction
     if face_cut_by_border(np.asarray(record.bbox) * scale, image.shape):
         record.tags = [*record.tags, "cut by the photo border"]
-    record.data = None  # the crop replaces the source from here on
+    drop_source(record, images)  # the crop replaces the source from here on
 
 
 def face_cut_by_border(bbox: np.ndarray, shape: tuple[int, ...], margin: float = 0.02) -> bool:

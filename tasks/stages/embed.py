@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import EmbedConfig, LoadConfig
-from tasks.imaging import decode_png
 from tasks.records import FaceRecord
 
 
-def embed(record: FaceRecord, config: EmbedConfig, load: LoadConfig) -> None:
+def embed(record: FaceRecord, config: EmbedConfig, load: LoadConfig, images: BatchImages) -> None:
     with models.borrow("embed", config) as embedder:
-        vector = embedder.embed(decode_png(record.image), np.asarray(record.crop_bbox))
+        vector = embedder.embed(images.crop(record), np.asarray(record.crop_bbox))
     record.embedding = [float(v) for v in vector]

@@ -6,14 +6,14 @@ import numpy as np
 
 from components.types import Rejected
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import LoadConfig, StageConfig
-from tasks.imaging import decode_png
 from tasks.records import FaceRecord
 
 
-def quality(record: FaceRecord, config: StageConfig, load: LoadConfig) -> None:
+def quality(record: FaceRecord, config: StageConfig, load: LoadConfig, images: BatchImages) -> None:
     with models.borrow("quality", config) as scorer:
-        result = scorer.score(decode_png(record.image), record.landmarks68_array(), record.face_width,
+        result = scorer.score(images.crop(record), record.landmarks68_array(), record.face_width,
                               record.detection_score, bbox=np.asarray(record.crop_bbox))
         weakest = scorer.weakest(result.parts)
     record.quality, record.quality_parts = result.score, dict(result.parts)

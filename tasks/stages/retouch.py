@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import LoadConfig, RetouchConfig
-from tasks.imaging import decode_png, encode_png
 from tasks.records import FaceRecord
 
 
-def retouch(record: FaceRecord, config: RetouchConfig, load: LoadConfig) -> None:
+def retouch(record: FaceRecord, config: RetouchConfig, load: LoadConfig, images: BatchImages) -> None:
     if config.strength > 0:
         with models.borrow("retouch", config) as retoucher:
-            image = retoucher.retouch(decode_png(record.image), record.landmarks68_array())
-        record.image = encode_png(image)
+            images.set_crop(record, retoucher.retouch(images.crop(record), record.landmarks68_array()))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from tasks import models
+from tasks.batch_images import BatchImages
 from tasks.config import LoadConfig, SegmentConfig
-from tasks.imaging import decode_png, encode_png
+from tasks.imaging import encode_png
 from tasks.records import FaceRecord
 
 
-def segment(record: FaceRecord, config: SegmentConfig, load: LoadConfig) -> None:
+def segment(record: FaceRecord, config: SegmentConfig, load: LoadConfig, images: BatchImages) -> None:
     with models.borrow("segment", config) as segmenter:
-        result = segmenter.segment(decode_png(record.image), record.landmarks68_array())
-    record.image, record.mask = encode_png(result.image), encode_png(result.mask)
+        result = segmenter.segment(images.crop(record), record.landmarks68_array())
+    images.set_crop(record, result.image)
+    record.mask = encode_png(result.mask)

@@ -75,3 +75,25 @@ def test_photos_turned_by_exif_tag_come_out_upright(orienter, load_rgb, orientat
 
 def test_no_face_leaves_orientation_alone(orienter, load_rgb):
     assert orienter.orient(load_rgb("dogs.jpg")).rotation == 0
+
+
+def test_hog_detector_loads_from_its_saved_copy_with_the_same_detections(load_rgb, tmp_path, monkeypatch):
+    import time
+
+    import dlib
+
+    from components import dlib_models
+
+    monkeypatch.setenv("PORTRAIT_PIPELINE_CACHE", str(tmp_path))
+    built = dlib_models.frontal_face_detector()  # ~2 s: decompressed from dlib's embedded copy, then saved
+    [saved] = tmp_path.glob(f"dlib-{dlib.__version__}-frontal_face_detector.svm")
+    started = time.perf_counter()
+    loaded = dlib_models.frontal_face_detector()
+    assert time.perf_counter() - started < 0.5
+    image = load_rgb("bald_guys.jpg")
+    rects, scores, _ = built.run(image, 0, 0.0)
+    again, again_scores, _ = loaded.run(image, 0, 0.0)
+    assert len(rects) >= 20 and list(again) == list(rects) and again_scores == scores
+    saved.write_bytes(b"damaged")
+    assert len(dlib_models.frontal_face_detector().run(image, 0, 0.0)[0]) == len(rects)  # built again
+    assert saved.stat().st_size > 100_000 and not list(tmp_path.glob(".*.tmp"))

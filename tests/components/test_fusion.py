@@ -17,6 +17,14 @@ def landmarker():
     return Dlib68Landmarker()
 
 
+@pytest.fixture(scope="module", params=["yunet", "dlib-hog"])
+def detector(request):
+    """The default detector (YuNet + HOG check, what the fuse stage borrows) and HOG alone: both must do."""
+    from components import registry
+
+    return registry.create("detect", request.param)
+
+
 @pytest.fixture(scope="module")
 def obama(load_rgb):
     return load_rgb("obama.jpg")

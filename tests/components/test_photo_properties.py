@@ -18,8 +18,9 @@ from PIL import Image
 
 from components.photo import decode_photo
 from components.types import PhotoError
-from tasks.config import LoadConfig
 from flows.config import CurationConfig
+from tasks.batch_images import BatchImages
+from tasks.config import LoadConfig
 from tasks.catalog import CURATION_STAGES
 from tasks.curation import apply_stage
 from tasks.records import ERROR, OK, REJECTED, FaceRecord
@@ -211,9 +212,9 @@ def run_all_stages(inputs: list[bytes]) -> list[FaceRecord]:
     records = [FaceRecord(source=f"photo-{i}", sha256=hashlib.sha256(d).hexdigest(), data=d)
                for i, d in enumerate(inputs)]
     batch = list(records)
-    defaults = CurationConfig()
+    config, images = CurationConfig(), BatchImages()  # the default backends, the stages handing on as in a chain
     for stage in CURATION_STAGES:
-        apply_stage(stage.name, batch, getattr(defaults, stage.name), DEFAULT_LOAD)
+        apply_stage(stage.name, batch, getattr(config, stage.name), DEFAULT_LOAD, images)
     assert batch == records and [r.source for r in batch] == [f"photo-{i}" for i in range(len(inputs))]
     for record in batch:
         assert record.status in (OK, REJECTED, ERROR)

@@ -15,6 +15,14 @@ from components.types import RankScore
 NAMES = ["obama2.jpg", "biden.jpg", "obama3.jpg", "bald_guys.jpg", "dogs.jpg"]
 
 
+@pytest.fixture(scope="module", params=["yunet", "dlib-hog"])
+def detector(request):
+    """The default detector (YuNet + HOG check, what the rank stage borrows) and HOG alone: both must do."""
+    from components import registry
+
+    return registry.create("detect", request.param)
+
+
 @pytest.fixture(scope="module")
 def template_embedding(detector, embedder, load_rgb):
     obama = load_rgb("obama.jpg")

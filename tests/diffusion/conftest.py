@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # effective when this is the first hub import
@@ -12,8 +11,10 @@ import pytest
 
 from components.types import GenerationRequest, TrainingExample
 from tests.checkpoints import MemoryCheckpoints
+from tests.conftest import torch_threads
 
 TRAIN_STEPS = 6
+TRAIN_THREADS = 1  # intra-op threads of the shared LoRA run and of its resumption (identical weights)
 TRAIN_OPTIONS = dict(
     rank=4, alpha=8, learning_rate=5e-3, steps=TRAIN_STEPS, resolution=32, seed=7, checkpoint_every=2
 )
@@ -75,21 +76,6 @@ def examples():
     return synthetic_examples()
 
 
-@contextlib.contextmanager
-def training_threads():
-    """One intra-op thread for the shared training run and the runs compared with it bit for bit: CPU
-    reductions round differently with another thread count, and `trained` is made in whichever
-    module asks first (some run on one thread, see tests/conftest.py's one_torch_thread)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def trained(tiny_pipeline, examples):
     """(LoraWeights, checkpoint store, progress calls, image before, image after) of one 6-step run."""
@@ -97,7 +83,10 @@ def trained(tiny_pipeline, examples):
 
     before = render(tiny_pipeline)
     store, calls = MemoryCheckpoints(), []
-    with training_threads():
+    # A fixed thread count (the session fixture is built in whichever module asks first, some of them
+    # at one thread): CPU reductions round differently with the thread count, and test_lora resumes
+    # this run expecting identical weights (TRAIN_THREADS there too).
+    with torch_threads(TRAIN_THREADS):
         weights = LoraTrainer(tiny_pipeline, **TRAIN_OPTIONS).train(
             examples, store, lambda step, total, loss: calls.append((step, total, loss))
         )

@@ -7,7 +7,8 @@ from components.diffusion.generate import as_pipeline_lora
 from components.diffusion.lora import LoraTrainer
 from components.protocols import Trainer
 from tests.checkpoints import MemoryCheckpoints
-from tests.diffusion.conftest import TRAIN_OPTIONS, TRAIN_STEPS, training_threads
+from tests.conftest import torch_threads
+from tests.diffusion.conftest import TRAIN_OPTIONS, TRAIN_STEPS, TRAIN_THREADS
 
 
 def test_satisfies_trainer_protocol(tiny_pipeline):
@@ -67,7 +68,7 @@ def test_checkpoints_are_safetensors_and_resume_gives_identical_weights(tiny_pip
 
     resumed_store = MemoryCheckpoints(initial=(4, payload))
     calls = []
-    with training_threads():  # as `trained` ran: bit-identical needs the same thread count
+    with torch_threads(TRAIN_THREADS):  # as the run it resumes: same rounding
         resumed = LoraTrainer(tiny_pipeline, **TRAIN_OPTIONS).train(
             examples, resumed_store, lambda step, total, loss: calls.append(step)
         )

@@ -102,7 +102,7 @@ def test_identities_hold_across_runs_into_one_dataset(faces_dir, tmp_path):
         inbox.mkdir()
         for name in names:
             with Image.open(faces_dir / name) as im:
-                im.thumbnail((800, 800))
+                im.thumbnail((1000, 1000))  # faces well above the quality rule's size: this test is about identities
                 im.convert("RGB").save(inbox / name)
         curate_flow(inputs=[str(inbox)], out=str(out), config=CurationConfig(progress=False))
     data = pd.read_parquet(out / "faces")

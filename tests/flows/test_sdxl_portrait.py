@@ -245,3 +245,21 @@ def test_styles_at_the_default_size_take_the_family_resolution():
     assert image_size(style, None, 1024) == (1024, 1024) and image_size(style, None, 512) == (512, 512)
     assert image_size(style, 64, 1024) == (64, 64)
     assert image_size(style.model_copy(update={"width": 768}), None, 1024) == (768, 512)
+
+
+def test_cpu_offload_without_a_gpu_is_refused_before_any_work(tmp_path, monkeypatch):
+    import torch
+
+    from flows.model_checks import check_runs_here
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    check_runs_here(MemoryConfig())
+    check_runs_here(MemoryConfig(vae_tiling=True))
+    with pytest.raises(ValueError, match="--cpu-offload model needs a CUDA GPU"):
+        check_runs_here(MemoryConfig(cpu_offload="model"))
+    args = build_parser().parse_args(["portrait", str(tmp_path), "--user", "u", "--style", "studio_headshot",
+                                      "--out", str(tmp_path / "out"), "--base-model", "tiny", "--cpu-offload",
+                                      "sequential"])
+    with pytest.raises(ValueError, match="--cpu-offload sequential needs a CUDA GPU"):
+        args.handler(args)
+    assert not (tmp_path / "out").exists()

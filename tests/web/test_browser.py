@@ -55,7 +55,12 @@ def test_browser_uploads_two_photos_and_sees_the_gallery(served, photos):
             page.click("#submit-job")
             page.wait_for_url(re.compile(r".*/jobs/j\d{8}-\d{6}-[0-9a-f]{8}$"), timeout=30_000)
 
-            page.wait_for_selector("#gallery img.result", timeout=600_000)
+            # Either the gallery shows or the job ends another way: then fail at once, with the worker's log.
+            page.wait_for_function("() => document.querySelector('#gallery img.result') || "
+                                   "['failed', 'cancelled', 'crashed'].includes("
+                                   "(document.querySelector('#job-state') || {}).innerText)", timeout=600_000)
+            state = page.locator("#job-state").inner_text()
+            assert page.locator("#gallery img.result").count() > 0, f"job {state}:\n{served.log()}"
             page.wait_for_function("() => [...document.querySelectorAll('#gallery img.result')]"
                                    ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
             assert page.locator("#gallery img.result").count() == 2

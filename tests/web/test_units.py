@@ -149,6 +149,23 @@ def test_form_fields_follow_the_cli_options():
             parse_values(bad)
 
 
+def test_a_choice_the_cli_leaves_unset_is_unset_in_the_form():
+    # A <select> sends its first choice unless told otherwise: --cpu-offload once sent "model" by default.
+    import re
+
+    from web.pages import templates
+
+    field = templates.env.get_template("_option.html").module.field
+    unset = [o for o in form_options() if o.choices and o.default is None]
+    assert "cpu_offload" in {o.name for o in unset}
+    for option in unset:
+        html = str(field(option))
+        selected = re.findall(r'<option value="([^"]*)" selected', html)
+        assert selected == [""], (option.name, html)
+    mode = next(o for o in form_options() if o.name == "mode")
+    assert re.findall(r'<option value="([^"]*)" selected', str(field(mode))) == [str(mode.default)]
+
+
 def test_config_is_validated_like_the_cli(tmp_path):
     settings = WebSettings(jobs_root=tmp_path, users_file=tmp_path / "u", session_key_file=tmp_path / "k")
     config = build_config({"style": "watercolor", "base_model": "tiny", "keep": 2, "num_images": 3}, {}, "alice",

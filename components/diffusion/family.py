@@ -71,14 +71,15 @@ class Family:
                 f"{supported}: their training and sampling loops condition the UNet on one text encoder, without "
                 f"{self.label}'s second encoder, pooled text and size embeddings. Use LoRA training on {self.label}.")
 
-    def save_lora(self, folder, weights) -> None:
-        """Write `weights` (LoraWeights) as one safetensors file with the pipeline class's save_lora_weights."""
+    def save_lora(self, folder, weights, weight_name: str | None = None) -> None:
+        """Write `weights` (LoraWeights) as one safetensors file with the pipeline class's save_lora_weights
+        (named `weight_name`, else diffusers' default name)."""
         layers = {f"{name}_lora_layers": sd for name, sd in weights.text_encoder_state_dicts.items() if sd}
         unknown = sorted(set(weights.text_encoder_state_dicts) - set(self.text_encoders))
         if unknown:
             raise ValueError(f"{self.label} LoRA cannot hold text-encoder weights for {unknown}")
         self.pipeline_class().save_lora_weights(str(folder), unet_lora_layers=weights.state_dict,
-                                                safe_serialization=True, **layers)
+                                                safe_serialization=True, weight_name=weight_name, **layers)
 
     def __repr__(self) -> str:
         return f"<family {self.name}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -31,8 +32,6 @@ def training_examples(records: list[FaceRecord]) -> list[TrainingExample]:
 
 def train_lora(root: str, output: str, inputs: dict[str, str], train: TrainConfig, base: BaseModelConfig,
                gpu: GpuConfig | None = None) -> None:
-    from components.diffusion.family import family_named
-
     target = Workspace(root).path(output)
     folder = target.parent
     examples = training_examples(curated_ok(root, inputs["curate"]))
@@ -41,7 +40,15 @@ def train_lora(root: str, output: str, inputs: dict[str, str], train: TrainConfi
         with training_progress(train.steps, "train") as progress:
             weights = trainer.train(examples, checkpoints=FileCheckpointStore(folder / "checkpoints"),
                                     progress=progress)
-    staging = folder / ".staging"
-    family_named(weights.family).save_lora(staging, weights)  # the UNet's LoRA and any text encoders'
-    (staging / target.name).replace(target)  # atomic: the LoRA exists whole or not at all
+    save_lora_file(weights, target)
+
+
+def save_lora_file(weights, target: Path) -> None:
+    """The UNet's LoRA and any text encoders' as one file at `target`, in the layout of the weights' family
+    (diffusers' save_lora_weights: loadable by diffusers and ComfyUI); atomic: whole or absent."""
+    from components.diffusion.family import family_named
+
+    staging = target.parent / ".staging"
+    family_named(weights.family).save_lora(staging, weights, weight_name=target.name)
+    (staging / target.name).replace(target)
     shutil.rmtree(staging, ignore_errors=True)

@@ -3,7 +3,7 @@
 Reads the pictures' manifest (tasks/style_data.py), captions each picture,
 trains with the face LoRA's trainer on random squares of whole pictures,
 and writes the captions and losses (`training_file`) and then the LoRA, the
-artefact, in diffusers' layout.
+artefact, in diffusers' layout (with the text encoders' LoRAs when trained).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from tasks.config import BaseModelConfig, LoadConfig, StyleTrainConfig
 from tasks.diffusion_models import pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
 from tasks.progress import training_progress
-from tasks.storage import atomic_write_bytes, atomic_write_json
+from tasks.stages.train import save_lora_file
+from tasks.storage import atomic_write_json
 from tasks.style_data import manifest_pictures, style_examples
 from tasks.workspace import Workspace
 
@@ -38,16 +39,10 @@ def train_style_lora(root: str, output: str, inputs: dict[str, str], train: Styl
             weights = trainer.train(examples, checkpoints=FileCheckpointStore(target.parent / "checkpoints"),
                                     progress=progress)
     atomic_write_json(training_file(target), {"pictures": rows, "losses": weights.losses})
-    atomic_write_bytes(target, lora_bytes(weights.state_dict))  # last: the artefact means the stage is done
+    save_lora_file(weights, target)  # last: the artefact means the stage is done
 
 
 def training_file(lora: Path) -> Path:
     """Captions (with where each came from) and losses, next to the LoRA."""
     return lora.with_name("training.json")
 
-
-def lora_bytes(state_dict: dict) -> bytes:
-    """diffusers' LoRA file layout (keys under "unet.", format metadata), as save_lora_weights writes it."""
-    from safetensors.torch import save
-
-    return save({f"unet.{k}": v.contiguous() for k, v in state_dict.items()}, metadata={"format": "pt"})

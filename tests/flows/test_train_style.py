@@ -115,6 +115,9 @@ def test_training_again_is_cached_a_rerun_retrains_and_a_hand_written_style_is_n
     assert main(["rerun", str(job), "--stage", "train-style", "--set", "steps=8"]) == 0
     assert stage_state(job) == "done" and training_record(str(library), "inkwash")["steps"] == 8
     assert (library / "inkwash.safetensors").read_bytes() != six_steps
+    assert not any(k.startswith("text_encoder.") for k in lora_keys(library / "inkwash.safetensors"))
+    assert main(["rerun", str(job), "--stage", "train-style", "--set", "train_text_encoder=true"]) == 0
+    assert any(k.startswith("text_encoder.") for k in lora_keys(library / "inkwash.safetensors"))  # saved, not dropped
     assert main(args) == 0  # back to 6 steps: that training is cached, and published again
     assert stage_state(job) == "cached" and (library / "inkwash.safetensors").read_bytes() == six_steps
     capsys.readouterr()
@@ -125,3 +128,10 @@ def test_training_again_is_cached_a_rerun_retrains_and_a_hand_written_style_is_n
     assert main(args[:out_index] + [str(tmp_path)] + args[out_index + 1:]) == 2
     assert (tmp_path / "inkwash.yaml").read_text() == "prompt: '{trigger}, my own'\n"
     assert main(["train-style", str(library), "--name", "Bad Name", "--out", str(tmp_path)]) == 2
+
+
+def lora_keys(path: Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return list(f.keys())

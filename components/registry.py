@@ -39,8 +39,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "id-encoder": {"dlib": "components.adapters.id_encoder:DlibIdEncoder",
                    "clip": "components.adapters.id_encoder:ClipIdEncoder"},
     "adapter": {"fact": "components.adapters.fact:FactAdapter", "feedface": "components.adapters.feedface:FeedFaceControl"},
-    "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator",
-             "controlnet-aux": "components.pose:OpenPoseBodyEstimator"},
+    "pose": {"mediapipe": "components.pose:MediaPipePoseEstimator"},
     "pose-generate": {"controlnet": "components.diffusion.controlled:ControlNetPoseGenerator"},
     # One trainer for both kinds: the backend name is the adapter kind it trains.
     "train-adapter": {"fact": "components.adapters.train:AdapterTrainer",

@@ -206,8 +206,6 @@ def _portrait_args(p: argparse.ArgumentParser) -> None:
     pose.add_argument("--pose-map", default=None, metavar="IMAGE", help="a ready OpenPose skeleton image")
     modes.add_argument("--pose-scale", type=float, default=PoseGenerateConfig().pose_scale,
                        help="OpenPose ControlNet scale when generating in a pose")
-    modes.add_argument("--pose-backend", choices=["mediapipe", "controlnet-aux"], default="mediapipe",
-                       help="body keypoints: mediapipe (embedded) or controlnet-aux (OpenPose weights needed)")
     modes.add_argument("--inpaint-strength", type=float, default=InpaintConfig().strength)
     modes.add_argument("--controlnet-openpose", default=ControlNetConfig().openpose,
                        help="cached hub id | diffusers folder | .safetensors file (with --base-model tiny: "
@@ -236,9 +234,7 @@ def mode_fields(args: argparse.Namespace) -> dict:
         return fields | dict(kind="template", template=TemplateConfig(image=args.template), persons=persons,
                              template_crop=TemplateCropConfig(**size))
     if pose_image:
-        return fields | dict(kind="pose", pose_map=PoseMapConfig(image=pose_image, ready=bool(args.pose_map),
-                                                                 backend=args.pose_backend,
-                                                                 trust_pickle=args.trust_pickle, **size))
+        return fields | dict(kind="pose", pose_map=PoseMapConfig(image=pose_image, ready=bool(args.pose_map), **size))
     return fields
 
 

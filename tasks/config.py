@@ -297,20 +297,15 @@ class TemplateConfig(StageConfig):
 
 
 class PoseConfig(StageConfig):
-    """Body pose -> OpenPose skeleton: `mediapipe` (embedded) or `controlnet-aux` (its weights)."""
+    """Body pose -> OpenPose skeleton: `mediapipe` (embedded)."""
 
-    backend: str = "mediapipe"
+    backend: Literal["mediapipe"] = "mediapipe"
     min_score: float = Field(0.3, ge=0, le=1)
-    weights: str = Field("lllyasviel/Annotators", description="controlnet-aux: folder, file or cached hub id")
-    trust_pickle: bool = False
     size: int = Field(512, ge=64, le=2048, multiple_of=8, description="side of the pose map")
     task_fields = frozenset({"size"})
 
     def component_options(self) -> dict[str, Any]:
-        options = {"min_score": self.min_score}
-        if self.backend == "controlnet-aux":
-            options |= {"weights": self.weights, "trust_pickle": self.trust_pickle}
-        return options
+        return {"min_score": self.min_score}
 
 
 class PoseMapConfig(PoseConfig):

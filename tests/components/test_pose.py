@@ -1,4 +1,4 @@
-"""Pose extraction (embedded MediaPipe -> OpenPose joints), drawing, and the controlnet-aux backend's refusals."""
+"""Pose extraction (embedded MediaPipe -> OpenPose joints), and drawing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from PIL import Image
 from components import registry
 from components.openpose import COLOURS, JOINTS, LIMB_SHADE, NECK, NOSE, L_SHOULDER, R_SHOULDER, draw_body, \
     fit_pose_map
-from components.pose import PoseModelNotFound, find_openpose_weights, openpose_from_mediapipe
+from components.pose import openpose_from_mediapipe
 from components.protocols import PoseEstimator
 from components.types import BodyPose, NoPersonFound
 
@@ -80,20 +80,3 @@ def test_ready_pose_map_is_letterboxed():
     fitted = fit_pose_map(tall, 64)
     assert fitted.shape == (64, 64, 3)
     assert fitted[:, :16].max() == 0 and fitted[:, 48:].max() == 0 and fitted[:, 20:44].min() == 255
-
-
-def test_openpose_backend_refuses_missing_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    with pytest.raises(PoseModelNotFound, match="lllyasviel/Annotators.*huggingface-cli download"):
-        find_openpose_weights("lllyasviel/Annotators")
-    with pytest.raises(PoseModelNotFound, match="holds no body_pose_model.pth"):
-        registry.create("pose", "controlnet-aux", weights=str(tmp_path))
-
-
-def test_openpose_backend_needs_trust_for_pickle_and_says_why_it_is_not_installed(tmp_path):
-    weights = tmp_path / "body_pose_model.pth"
-    weights.write_bytes(b"not really weights")
-    with pytest.raises(ValueError, match="pickle"):
-        registry.create("pose", "controlnet-aux", weights=str(tmp_path))
-    with pytest.raises(ImportError, match="cannot be installed beside"):
-        registry.create("pose", "controlnet-aux", weights=str(weights), trust_pickle=True)

@@ -11,8 +11,6 @@ that package cannot be installed beside this project's pins (README, pose backen
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from components.types import BodyPose, NoPersonFound

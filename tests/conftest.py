@@ -102,11 +102,6 @@ def prefect_server(tmp_path_factory):
 @pytest.fixture
 def small_photos(faces_dir, tmp_path):
     """A folder of downscaled copies (fast), one of them without a face."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("obama.jpg", "obama2.jpg", "biden.jpg", "dogs.jpg"):
-        with Image.open(faces_dir / name) as im:
-            im = im.convert("RGB")
-            im.thumbnail((1000, 1000))
-            im.save(folder / name, quality=92)
-    return folder
+    from tests.imagetools import downscaled_copies
+
+    return downscaled_copies(faces_dir, tmp_path / "photos", ("obama.jpg", "obama2.jpg", "biden.jpg", "dogs.jpg"))

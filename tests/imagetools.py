@@ -78,3 +78,4 @@ def downscaled_copies(source, folder, names, max_side: int = 1000):
             im.thumbnail((max_side, max_side))
             im.save(folder / name, quality=92)
     return folder
+

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from PIL import Image
+
+from tests.imagetools import downscaled_copies
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -112,11 +113,7 @@ def run_on_a_worker(env: dict, name: str, parameters: dict, timeout: float = 420
 
 def test_a_worker_runs_the_nightly_curation_like_the_cli(deployed, faces_dir, tmp_path):
     inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for name in ("obama.jpg", "dogs.jpg"):
-        with Image.open(faces_dir / name) as im:
-            im.thumbnail((600, 600))
-            im.convert("RGB").save(inbox / name)
+    downscaled_copies(faces_dir, inbox, ("obama.jpg", "dogs.jpg"), 600)
     out = tmp_path / "curated"
     (out / "stages").mkdir(parents=True)
     stale = out / "stages" / ".left-by-a-killed-run.tmp"

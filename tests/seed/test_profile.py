@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from flows.cli import main
+from tests.imagetools import downscaled_copies
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -42,13 +43,7 @@ def facechain_cache(seed_model, tmp_path, monkeypatch):
 
 @pytest.fixture
 def photos(faces_dir, tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("obama.jpg", "obama2.jpg"):
-        with Image.open(faces_dir / name) as im:
-            im.thumbnail((700, 700))
-            im.convert("RGB").save(folder / name)
-    return folder
+    return downscaled_copies(faces_dir, tmp_path / "photos", ("obama.jpg", "obama2.jpg"), 700)
 
 
 def test_facechain_profile_curates_with_every_seed_backend(facechain_cache, photos, tmp_path):

@@ -33,17 +33,10 @@ def free_port() -> int:
 
 def small_photos(folder: Path, names=("obama.jpg", "obama2.jpg"), side: int = 600) -> list[Path]:
     """Downscaled copies of the sample photos (curation is then quick)."""
-    from PIL import Image
+    from tests.imagetools import downscaled_copies
 
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in names:
-        with Image.open(SAMPLES / name) as im:
-            im = im.convert("RGB")
-            im.thumbnail((side, side))
-            im.save(folder / name, quality=90)
-        paths.append(folder / name)
-    return paths
+    downscaled_copies(SAMPLES, folder, names, side)
+    return [folder / name for name in names]
 
 
 @dataclass

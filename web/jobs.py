@@ -66,24 +66,12 @@ class JobFolders:
     def user_dir(self, user: str) -> Path:
         return self.root / safe_name(user, "user")
 
-    def staging(self) -> Path:
-        """A fresh folder for an upload in progress (moved into place whole, or removed)."""
-        return self.root / ".staging" / secrets.token_hex(8)
-
     def folder(self, user: str, job: str) -> Path | None:
         """The caller's job folder, or None (a malformed id, another user's job, a deleted one)."""
         if not isinstance(job, str) or JOB_ID.fullmatch(job) is None:
             return None
         path = self.user_dir(user) / job
         return path if (path / META).is_file() else None
-
-    def create(self, staging: Path, meta: JobMeta) -> Path:
-        """The staged upload becomes OUT/<user>/<job>/uploads/, with job.json beside it."""
-        folder = self.user_dir(meta.user) / meta.job
-        folder.mkdir(parents=True)
-        staging.rename(folder / UPLOADS)
-        self.save(folder, meta)
-        return folder
 
     def save(self, folder: Path, meta: JobMeta) -> None:
         atomic_write_json(folder / META, meta.model_dump(mode="json"))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
 from fastapi import Request
 
+from tasks.config import TEST_MODELS
 from web import state
 from web.errors import ApiError
 from web.images import check_image, check_safetensors
-from web.jobs import JobFolders, JobMeta, Photo, Submission, new_job_id, now
+from web.jobs import UPLOADS, JobFolders, JobMeta, Photo, Submission, new_job_id, now
 from web.options import build_config, file_option_names, parse_values
 from web.queue import ACTIVE, JobQueue
 from web.settings import WebSettings
@@ -34,20 +34,23 @@ class JobService:
 
     async def submit(self, user: str, request: Request) -> JobMeta:
         await self._check_capacity(user)  # before reading the body: a full queue costs no upload
-        staging = self.folders.staging()
-        upload = await receive_upload(request.headers, request.stream(), staging, self._limits())
+        # The files land where the job keeps them, so the config is checked against the files it will name;
+        # the folder is no job (and nobody's to see) until job.json is written.
+        job = new_job_id()
+        folder = self.folders.user_dir(user) / job
         try:
-            meta = await self._prepare(user, upload, staging)
+            upload = await receive_upload(request.headers, request.stream(), folder / UPLOADS, self._limits())
+            meta = await self._prepare(user, job, upload)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            self.folders.remove(folder)
             raise
         async with self._submit_lock:
             try:
                 await self._check_capacity(user)
             except ApiError:
-                shutil.rmtree(staging, ignore_errors=True)
+                self.folders.remove(folder)
                 raise
-            folder = self.folders.create(staging, meta)
+            self.folders.save(folder, meta)
             try:
                 await self._submit(folder, meta, "job", meta.parameters)
             except BaseException:
@@ -59,7 +62,7 @@ class JobService:
         files = {"photos": self.settings.max_photos, **{name: 1 for name in file_option_names()}}
         return UploadLimits(files, self.settings.max_photo_bytes, self.settings.max_request_bytes)
 
-    async def _prepare(self, user: str, upload: ParsedUpload, staging: Path) -> JobMeta:
+    async def _prepare(self, user: str, job: str, upload: ParsedUpload) -> JobMeta:
         photos = upload.files_of("photos")
         if not photos:
             raise ApiError(422, "no photos: send one or more image files in the field 'photos'")
@@ -71,11 +74,9 @@ class JobService:
             elif f.field != "photos":
                 await to_thread.run_sync(check_image, f.path, f.filename, self.settings.max_pixels)
         values = parse_values(upload.fields)
-        job = new_job_id()
-        uploads = self.folders.user_dir(user) / job / "uploads"
-        files = {f.field: uploads / f.path.name for f in upload.files if f.field != "photos"}
+        files = {f.field: f.path for f in upload.files if f.field != "photos"}
         config = await to_thread.run_sync(build_config, values, files, user, job, self.settings)
-        parameters = {"photos": [str(uploads / f.path.name) for f in photos], "out": str(self.folders.root),
+        parameters = {"photos": [str(f.path) for f in photos], "out": str(self.folders.root),
                       "config": config.model_dump(mode="json")}
         return JobMeta(job=job, user=user, created=now(), options=values,
                        files={name: str(path) for name, path in files.items()},
@@ -147,7 +148,7 @@ class JobService:
         return {"job": meta.job, "created": meta.created, "state": job_state, "prefect": prefect,
                 "resumable": job_state in ("failed", "cancelled", "unknown"),
                 "style": config["style"], "base_model": config["base"]["spec"],
-                "test_model": config["base"]["spec"] == "tiny", "options": meta.options,
+                "test_model": config["base"]["spec"] in TEST_MODELS, "options": meta.options,
                 "stages": stage_list, "progress": state.progress(stage_list), "errors": errors,
                 "photos": [{**p, "url": self.image_url(meta.job, p["image"]) if p["image"] else None}
                            for p in state.curated_photos(folder, recs, meta)],
@@ -161,7 +162,7 @@ class JobService:
             row["url"] = self.image_url(job, row.pop("name"))
             row["download"] = f"{row['url']}?download=1"
         files = {name: f"{self.job_url(job)}/files/{name}" for name in DOWNLOADS if (folder / name).is_file()}
-        return {"job": job, "test_model": meta.parameters["config"]["base"]["spec"] == "tiny",
+        return {"job": job, "test_model": meta.parameters["config"]["base"]["spec"] in TEST_MODELS,
                 "images": rows, "files": files}
 
     async def image(self, user: str, job: str, name: str) -> bytes:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
 from tests.web import served as serving
-from tests.web.served import files_under, prefect_api, submit, wait_for
+from tests.web.served import TINY, files_under, prefect_api, submit, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +69,23 @@ def test_bad_uploads_get_a_clear_4xx_and_write_nothing(served, photos):
         assert message in response.json()["error"], (message, response.json())
     assert files_under(served.jobs_root) == before
     assert client.get("/api/v1/jobs").json() == {"jobs": []}
+
+
+def test_a_template_or_pose_upload_is_checked_where_the_job_keeps_it(served, photos):
+    # The config names the job's own copy of each uploaded file, checked before the job is queued.
+    client = served.client("dana")
+    for field, picture in (("template", photos[1]), ("pose", photos[0])):
+        response = client.post("/api/v1/jobs", data={**TINY, "style": "studio_headshot"},
+                               files=[("photos", (photos[0].name, photos[0].read_bytes(), "image/jpeg")),
+                                      (field, (picture.name, picture.read_bytes(), "image/jpeg"))])
+        assert response.status_code == 202, (field, response.text)
+        job = response.json()["job"]
+        meta = json.loads((served.jobs_root / "dana" / job / "job.json").read_text())
+        stored = Path(meta["files"][field])
+        assert stored.parent == served.jobs_root.resolve() / "dana" / job / "uploads" and stored.is_file()
+        config = meta["parameters"]["config"]
+        assert (config["template"] or config["pose_map"])["image"] == str(stored)
+        assert client.delete(f"/api/v1/jobs/{job}").status_code in (200, 202)
 
 
 @pytest.fixture(scope="module")

@@ -123,9 +123,8 @@ def test_job_ids_from_requests_never_reach_another_folder(tmp_path):
     folders = JobFolders(tmp_path)
     job = new_job_id()
     meta = JobMeta(job=job, user="alice", created="now", photos=[], options={}, parameters={})
-    staging = folders.staging()
-    staging.mkdir(parents=True)
-    folders.create(staging, meta)
+    (tmp_path / "alice" / job).mkdir(parents=True)
+    folders.save(tmp_path / "alice" / job, meta)
     assert folders.folder("alice", job) == tmp_path / "alice" / job
     assert folders.folder("bob", job) is None
     for hostile in ("../alice/" + job, job + "/..", "..", "", job.upper(), f"{job}\x00"):

@@ -14,7 +14,7 @@ from pathlib import Path
 from flows.config import CurationConfig, curation_values
 from flows.execute import Artefact, Plan, Planner, curation_chain, portrait_chain
 from flows.runs import RunRecord, StageStatus, runs_dir
-from tasks.catalog import CURATION, STYLE, STYLE_STAGES, job_stage_names, stage_instances
+from tasks.catalog import CURATION, STYLE, STYLE_STAGES, TRAIN, job_stage_names, stage_instances
 from tasks.keys import FileFingerprints, part_name
 from tasks.workspace import input_key
 
@@ -138,8 +138,19 @@ def status_lines(job_dir: str) -> list[str]:
 
 def _stages_of(record: RunRecord) -> list[str]:
     if record.kind == "curate":
-        return ["ingest", *job_stage_names(CURATION), "assemble"]
+        return curation_stage_runs()
     if record.kind == "style":
         return [s.name for s in STYLE_STAGES]
-    faces = sorted(int(face) for face in record.config.get("persons", {}))
-    return stage_instances(record.config.get("mode", "train"), record.config.get("kind", STYLE), faces)
+    return portrait_stage_runs(record.config)
+
+
+def curation_stage_runs() -> list[str]:
+    """Curation's stages in order, with its ingest and assemble steps."""
+    return ["ingest", *job_stage_names(CURATION), "assemble"]
+
+
+def portrait_stage_runs(config: dict) -> list[str]:
+    """A portrait job's stages in order (its recorded config); a template job's per-face stages once per
+    face (`train[2]`)."""
+    faces = sorted(int(face) for face in config.get("persons") or {})
+    return stage_instances(config.get("mode") or TRAIN, config.get("kind") or STYLE, faces)

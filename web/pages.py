@@ -12,6 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from components.diffusion.test_models import TEST_MODEL_LABEL
+from tasks.config import TEST_MODELS
 from web.auth import SESSION_COOKIE
 from web.errors import ApiError
 from web.options import form_options
@@ -70,6 +72,7 @@ async def index(request: Request) -> Response:
     options = [o for o in form_options() if o.name not in ("style", "base_model")]
     return _page(request, "index.html", user=user, styles=style_list(settings.styles_dir),
                  base_models=settings.base_models, default_base_model=settings.default_base_model,
+                 test_models=TEST_MODELS,
                  main=[o for o in options if o.name in MAIN_OPTIONS and o.kind != "file"],
                  files=[o for o in options if o.kind == "file"],
                  more=[o for o in options if o.name not in MAIN_OPTIONS and o.kind != "file"],
@@ -85,5 +88,5 @@ async def job_page(job: str, request: Request) -> Response:
         view = await request.app.state.jobs.view(user, job)
     except ApiError as exc:
         return _page(request, "error.html", status=exc.status, user=user, message=exc.message)
-    return _page(request, "job.html", user=user, job=view,
+    return _page(request, "job.html", user=user, job=view, test_model_label=TEST_MODEL_LABEL,
                  styles=style_list(request.app.state.settings.styles_dir))

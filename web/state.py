@@ -25,13 +25,10 @@ RESULT_IMAGE, CURATED_IMAGE = re.compile(r"result-(\d{1,4})\.png"), re.compile(r
 
 
 def stage_order(config: dict) -> list[str]:
-    """The job's stages in order, from the stage catalogue (plus curation's ingest and assemble steps);
-    a template job's per-face stages once per face (`train[2]`)."""
-    from tasks.catalog import CURATION, STYLE, TRAIN, job_stage_names, stage_instances
+    """The job's stages in order: its curation, then its portrait stages (as `flows status` lists them)."""
+    from flows.status import curation_stage_runs, portrait_stage_runs
 
-    faces = sorted(int(face) for face in config.get("persons") or {})
-    return ["ingest", *job_stage_names(CURATION), "assemble",
-            *stage_instances(config.get("mode") or TRAIN, config.get("kind") or STYLE, faces)]
+    return curation_stage_runs() + portrait_stage_runs(config)
 
 
 def records(root: Path) -> dict[str, RunRecord]:

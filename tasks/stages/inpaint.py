@@ -14,13 +14,13 @@ from components.types import Rejected
 from tasks import models
 from tasks.config import BaseModelConfig, ControlNetConfig, DetectConfig, FuseConfig, GenerateConfig, InpaintConfig, \
     TrainFreeConfig
-from tasks.controlled import identity_for, inpaint_pipeline_for, make_request
+from tasks.controlled import identity_for, inpaint_pipeline_for
+from tasks.job_style import make_request
 from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import decode_png, encode_png
 from tasks.job_style import JobStyle
-from tasks.portrait_rows import read_rows
-from tasks.records import from_table
-from tasks.storage import read_parquet, write_parquet
+from tasks.portrait_rows import read_rows, selected_record
+from tasks.storage import write_parquet
 from tasks.template_rows import INPAINT_SCHEMA, prepared_faces
 from tasks.workspace import Workspace
 
@@ -28,17 +28,16 @@ from tasks.workspace import Workspace
 def inpaint_face(root: str, output: str, inputs: dict[str, str], inpaint: InpaintConfig, generate: GenerateConfig,
                  controlnets: ControlNetConfig, base: BaseModelConfig, style: JobStyle, fuse: FuseConfig, face: int,
                  train_free: TrainFreeConfig | None = None, gpu: GpuConfig | None = None) -> None:
-    from components.landmarks import Dlib68Landmarker
     from components.template_face import InpaintSettings, replace_face
 
     prepared = prepared_faces(root, inputs["template-crop"])[face]
-    person_photo = decode_png(from_table(read_parquet(Workspace(root).path(inputs["select"])))[0].image)
+    person_photo = decode_png(selected_record(root, inputs["select"]).image)
     settings = InpaintSettings(strength=inpaint.strength, scales=(inpaint.pose_scale, inpaint.canny_scale),
                                refine_strength=inpaint.refine_strength,
                                refine_scales=(inpaint.refine_pose_scale, inpaint.refine_canny_scale), init=inpaint.init)
     rows = []
     with gpu_slot(gpu), models.borrow("detect", DetectConfig()) as detector, \
-            models.borrow("fuse", fuse) as fuser:
+            models.borrow("fuse", fuse) as fuser, models.borrow_named("landmarks", "dlib-68") as landmarker:
         identity = identity_for(root, inputs["curate"], inputs.get("train"), base, style, train_free)
         pipeline = inpaint_pipeline_for(controlnets, base)
         for row in read_rows(root, inputs["fuse"]):
@@ -46,10 +45,10 @@ def inpaint_face(root: str, output: str, inputs: dict[str, str], inpaint: Inpain
                        negative_prompt=row["negative_prompt"], image=None, mask=None, reason=row["reason"])
             if row["image"] is not None:
                 request = make_request(generate, style, row["prompt"], row["negative_prompt"], [row["seed"]],
-                                       prepared.crop.size, inpaint.steps)
+                                       prepared.crop.size, prepared.crop.size, inpaint.steps)
                 try:
                     replaced = replace_face(prepared, decode_png(row["image"]), detector=detector,
-                                            landmarker=Dlib68Landmarker(), identity=identity, pipeline=pipeline,
+                                            landmarker=landmarker, identity=identity, pipeline=pipeline,
                                             request=request, settings=settings)
                 except Rejected as error:
                     out["reason"] = str(error)

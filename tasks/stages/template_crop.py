@@ -17,7 +17,6 @@ from tasks.workspace import Workspace
 
 def crop_template_faces(root: str, output: str, inputs: dict[str, str], template_crop: TemplateCropConfig,
                         faces: tuple[int, ...]) -> None:
-    from components.landmarks import Dlib68Landmarker
     from components.template import choose_face
     from components.template_crop import prepare_face
 
@@ -25,9 +24,9 @@ def crop_template_faces(root: str, output: str, inputs: dict[str, str], template
     for number in faces:  # every face checked before any is prepared
         choose_face(found, number)
     image, config, rows = template_image(root, inputs["template"]), template_crop, []
-    with models.borrow("pose", config.pose) as estimator:
+    with models.borrow("pose", config.pose) as estimator, models.borrow_named("landmarks", "dlib-68") as landmarker:
         for number in faces:
-            p = prepare_face(image, found, number, size=config.size, landmarker=Dlib68Landmarker(),
+            p = prepare_face(image, found, number, size=config.size, landmarker=landmarker,
                              pose_estimator=estimator, face_ratio=config.face_ratio, dilate=config.dilate,
                              dilate_below_eyes=config.dilate_below_eyes, canny_low=config.canny_low,
                              canny_high=config.canny_high)

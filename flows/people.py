@@ -18,12 +18,12 @@ from pathlib import Path
 
 from flows.execute import Artefact
 from flows.runs import RunRecord, runs_dir
-from tasks.catalog import LORA_FILE, TEMPLATE, TRAIN, face_instance
+from tasks.catalog import LORA_FILE, TEMPLATE, TRAIN
+from tasks.face_runs import face_instance, split_instance
 
 PERSON_ARG = re.compile(r"^(\d{1,4})=(.+)$")
 PEOPLE_DIR = "people"  # copies of reused jobs' artefacts, by content
 REUSABLE_STATES = ("done", "cached", "reused")
-GIVEN_RUN = re.compile(r"^(curate|train)(?:\[(\d+)\])?$")  # curate, curate[2], train[2]
 
 
 class NoUsablePhotos(RuntimeError):
@@ -88,8 +88,8 @@ def reusable_files(folder: Path, mode: str, base_spec: str) -> tuple[Path, Path 
     if mode != TRAIN or portrait is None or portrait.config.get("mode") != TRAIN \
             or portrait.config.get("base", {}).get("spec") != base_spec:
         return part, None
-    trained = [s for name, s in portrait.stages.items() if (match := GIVEN_RUN.match(name))
-               and match.group(1) == "train" and s.state in REUSABLE_STATES and s.outputs]
+    trained = [s for name, s in portrait.stages.items() if split_instance(name)[0] == "train"
+               and s.state in REUSABLE_STATES and s.outputs]
     return part, _inside(folder, trained[0].outputs[0]) if len(trained) == 1 else None
 
 
@@ -161,7 +161,7 @@ def given_artefacts(people: dict[int | None, Person]) -> dict[str, Artefact]:
     """The artefacts the people give the portrait chain, by run name."""
     given = {}
     for face, person in people.items():
-        given["curate" if face is None else face_instance("curate", face)] = person.part
+        given[face_instance("curate", face)] = person.part
         if person.lora is not None and face is not None:
             given[face_instance("train", face)] = person.lora
     return given
@@ -169,7 +169,7 @@ def given_artefacts(people: dict[int | None, Person]) -> dict[str, Artefact]:
 
 def given_record(people: dict[int | None, Person]) -> dict[str, dict]:
     """`given_artefacts` for the run record, with each person's usable photo count (status plans from it)."""
-    usable = {"curate" if f is None else face_instance("curate", f): p.usable for f, p in people.items()}
+    usable = {face_instance("curate", f): p.usable for f, p in people.items()}
     return {name: {"key": a.key, "path": a.path, **({"usable": usable[name]} if name in usable else {})}
             for name, a in given_artefacts(people).items()}
 
@@ -179,9 +179,9 @@ def from_record(given: dict[str, dict]) -> tuple[dict[str, Artefact], dict[int |
     artefacts, usable = {}, {}
     for name, entry in given.items():
         artefacts[name] = Artefact(key=entry["key"], path=entry["path"])
-        match = GIVEN_RUN.match(name)
-        if match and match.group(1) == "curate":
-            usable[int(match.group(2)) if match.group(2) else None] = int(entry.get("usable", 0))
+        stage, face = split_instance(name)
+        if stage == "curate":
+            usable[face] = int(entry.get("usable", 0))
     return artefacts, usable
 
 

@@ -223,6 +223,7 @@ def check_mode_inputs(config: PortraitConfig) -> None:
     from components.diffusion.base_model import model_family
     from components.diffusion.controlnet import check_controlnet
     from flows.people import check_person_sources
+    from tasks.stages.rank_template import require_embedding_ranker
     from tasks.inputs import read_input_photo
 
     if config.kind == STYLE:
@@ -232,9 +233,7 @@ def check_mode_inputs(config: PortraitConfig) -> None:
         raise ValueError(f"the template and pose modes use SD 1.5 ControlNets; base model {config.base.spec!r} is "
                          f"{family.label}: use an SD 1.5 base model (or tiny) for them")
     if config.template is not None:
-        if config.rank.backend != RankConfig().backend:
-            raise ValueError(f"template jobs rank each replaced face by its embedding: use the rank backend "
-                             f"{RankConfig().backend!r}, not {config.rank.backend!r}")
+        require_embedding_ranker(config.rank)
         read_input_photo(config.template.image, "template", config.template, config.template.decode_max_side)
         check_person_sources(config.persons, config.mode, config.base.spec)
     if config.pose_map is not None:

@@ -10,9 +10,8 @@ from components.diffusion.test_models import TEST_MODEL_LABEL
 from components.report import ReportImage, render_report
 from flows.portrait_config import PortraitConfig
 from tasks.catalog import face_instance
-from tasks.portrait_rows import curated_ok, read_rows
-from tasks.records import from_table
-from tasks.storage import atomic_write_bytes, read_parquet, write_parquet
+from tasks.portrait_rows import curated_ok, read_rows, selected_record
+from tasks.storage import atomic_write_bytes, write_parquet
 
 # Every generated image has a row: its PNG (fused when fusion found a face, else as generated),
 # whether it was kept, its rank and score, and why it was dropped.
@@ -51,7 +50,7 @@ def write_outputs(root: Path, artefacts: dict[str, str], style, config: Portrait
     loras = _copy_loras(root, artefacts)
     people = _people(artefacts)
     usable = {face: curated_ok(str(root), artefacts[name]) for face, name in people.items()}
-    templates = {face: from_table(read_parquet(root / artefacts[_run("select", face)]))[0] for face in people}
+    templates = {face: selected_record(str(root), artefacts[face_instance("select", face)]) for face in people}
     best = max((r["score"] for r in kept), default=None)
     summary = {
         "job": str(root), "photos used": _per_face({f: len(u) for f, u in usable.items()}),
@@ -119,10 +118,6 @@ def _people(artefacts: dict[str, str]) -> dict[int | None, str]:
     return {face: face_instance("curate", face) for face in face_inputs(artefacts, "curate")}
 
 
-def _run(stage: str, face: int | None) -> str:
-    return stage if face is None else face_instance(stage, face)
-
-
 def _whose(face: int | None) -> str:
     return "" if face is None else f"face {face}: "
 
@@ -135,7 +130,7 @@ def _copy_loras(root: Path, artefacts: dict[str, str]) -> list[Path]:
     """The face LoRA(s) next to the results: face_lora.safetensors, or face_lora_face<N>.safetensors."""
     copies = []
     for face in _people(artefacts):
-        lora = artefacts.get(_run("train", face))
+        lora = artefacts.get(face_instance("train", face))
         if lora is not None:  # train-free jobs have no face LoRA
             name = "face_lora.safetensors" if face is None else f"face_lora_face{face}.safetensors"
             copies.append(atomic_write_bytes(root / name, (root / lora).read_bytes()))

@@ -54,6 +54,7 @@ from tasks.config import (
     TemplateCropConfig,
     TrainConfig,
 )
+from tasks.face_runs import face_instance  # noqa: F401  (re-exported: the catalogue names the runs)
 
 PARQUET_OUTPUT = "stages/{stage}/{key}.parquet"
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -102,11 +103,6 @@ class Stage:
 
     def output_path(self, key: str) -> str:
         return self.output.format(stage=self.name, key=key)
-
-
-def face_instance(name: str, face: int) -> str:
-    """The name of a per-face stage's run for template face `face` (in run records and `status`)."""
-    return f"{name}[{face}]"
 
 
 def _for_faces(stage: Stage, **changes) -> Stage:

@@ -28,6 +28,11 @@ def curated_ok(root: str, part: str) -> list[FaceRecord]:
     return [r for r in records if r.status == OK]
 
 
+def selected_record(root: str, select: str) -> FaceRecord:
+    """The curated photo the select stage chose (the fusion template, the person's reference)."""
+    return from_table(read_parquet(Workspace(root).path(select)))[0]
+
+
 def generated_rows(seeds: list[int], images: list[bytes], style: str, prompt: str, negative: str) -> list[dict]:
     return [dict(index=i, seed=s, style=style, prompt=prompt, negative_prompt=negative, generated=png, image=None,
                  faces=None, score=None, rank=None, reason="") for i, (s, png) in enumerate(zip(seeds, images))]

@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pyarrow as pa
 
 from components.types import Face
+from tasks.face_runs import split_instance
 from tasks.imaging import decode_png
 from tasks.storage import read_parquet
 from tasks.workspace import Workspace
@@ -38,16 +37,13 @@ INPAINT_SCHEMA = pa.schema([
     ("prompt", pa.string()), ("negative_prompt", pa.string()), ("image", pa.binary()), ("mask", pa.binary()),
     ("reason", pa.string()),
 ])
-FACE_INPUT = re.compile(r"^(.+)\[(\d+)\]$")
-
-
 def face_inputs(inputs: dict[str, str], name: str) -> dict[int, str]:
     """{face: path} of a per-face stage's artefacts among a stage's inputs (`inpaint[2]` -> 2), by face."""
     found = {}
     for key, path in inputs.items():
-        match = FACE_INPUT.match(key)
-        if match and match.group(1) == name:
-            found[int(match.group(2))] = path
+        stage, face = split_instance(key)
+        if stage == name and face is not None:
+            found[face] = path
     return dict(sorted(found.items()))
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from tasks import models
 from tasks.config import FuseConfig
 from tasks.imaging import decode_png, encode_png
-from tasks.portrait_rows import read_rows, write_rows
-from tasks.records import from_table
-from tasks.storage import read_parquet
-from tasks.workspace import Workspace
+from tasks.portrait_rows import read_rows, selected_record, write_rows
 
 
 def fuse_images(root: str, output: str, inputs: dict[str, str], fuse: FuseConfig) -> None:
     rows = read_rows(root, inputs["generate"])
-    template = decode_png(from_table(read_parquet(Workspace(root).path(inputs["select"])))[0].image)
+    template = decode_png(selected_record(root, inputs["select"]).image)
     with models.borrow("fuse", fuse) as fuser:
         for row in rows:
             fused = fuser.fuse(template, decode_png(row["generated"]))

@@ -7,16 +7,13 @@ import numpy as np
 from tasks import models
 from tasks.config import StageConfig
 from tasks.imaging import decode_png
-from tasks.portrait_rows import curated_ok, read_rows, write_rows
+from tasks.portrait_rows import curated_ok, read_rows, selected_record, write_rows
 from tasks.ranked import ranked_rows
-from tasks.records import from_table
-from tasks.storage import read_parquet
-from tasks.workspace import Workspace
 
 
 def rank_images(root: str, output: str, inputs: dict[str, str], rank: StageConfig) -> None:
     rows = read_rows(root, inputs["fuse"])
-    template = from_table(read_parquet(Workspace(root).path(inputs["select"])))[0]
+    template = selected_record(root, inputs["select"])
     curated = curated_ok(root, inputs["curate"])
     users = np.asarray([r.embedding for r in curated], dtype=np.float32)
     candidates = [i for i, row in enumerate(rows) if row["image"] is not None]

@@ -67,7 +67,7 @@ def draw_face_points(points: np.ndarray, shape: tuple[int, int], canvas: np.ndar
 
 
 def fit_pose_map(pose_map: np.ndarray, size: int) -> np.ndarray:
-    """A ready skeleton image letterboxed (black bars) into a size x size square, aspect kept."""
+    """An image (a ready skeleton, or a pose photo) letterboxed (black bars) into a size x size square, aspect kept."""
     h, w = pose_map.shape[:2]
     scale = size / max(h, w)
     resized = cv2.resize(pose_map, (max(1, round(w * scale)), max(1, round(h * scale))),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from components.fusion import face_mask
+from components.fusion import alpha_blend, face_mask
 from components.types import Face
 
 # FaceChain's crop: the face box's longer side is this share of the square's side.
@@ -136,9 +136,7 @@ def warp_face(source: np.ndarray, source_mask: np.ndarray, matrix: np.ndarray,
     h, w = target.shape[:2]
     warped = cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mask = cv2.warpAffine(source_mask, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    alpha = mask.astype(np.float32)[..., None] / 255.0
-    composite = np.clip(warped * alpha + target * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
-    return composite, mask
+    return alpha_blend(warped, target, mask.astype(np.float32) / 255.0), mask
 
 
 def canny_outside(image: np.ndarray, mask: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:

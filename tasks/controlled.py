@@ -11,10 +11,9 @@ import threading
 import numpy as np
 
 from components.diffusion.styles import build_prompt
-from components.types import GenerationRequest
 from tasks.config import BaseModelConfig, ControlNetConfig, GenerateConfig, TrainFreeConfig
 from tasks.diffusion_models import device, pipeline_for
-from tasks.job_style import JobStyle, style_lora_weights, style_state_dicts
+from tasks.job_style import JobStyle, make_request, style_state_dicts
 from tasks.portrait_rows import curated_ok
 from tasks.workspace import Workspace
 
@@ -69,15 +68,6 @@ def person_prompt(root: str, part: str, style: JobStyle) -> tuple[str, str]:
     return build_prompt(style, curated_ok(root, part)[0].trigger_word or "a person")
 
 
-def make_request(config: GenerateConfig, style: JobStyle, prompt: str, negative: str, seeds: list[int],
-                 size: int, steps: int | None = None) -> GenerationRequest:
-    return GenerationRequest(prompt=prompt, negative_prompt=negative, seeds=seeds,
-                             steps=steps or config.steps or style.steps, guidance=style.guidance, width=size,
-                             height=size, sampler=style.sampler, face_weight=style.face_weight,
-                             style_weight=style.style_weight, batch_size=config.batch_size,
-                             style_loras=style_lora_weights(style))
-
-
 def generate_posed(root: str, output: str, inputs: dict[str, str], pose_map: np.ndarray, size: int,
                    generate: GenerateConfig, base: BaseModelConfig, style: JobStyle, pose_generate,
                    controlnets: ControlNetConfig, train_free: TrainFreeConfig | None, gpu) -> None:
@@ -99,6 +89,6 @@ def generate_posed(root: str, output: str, inputs: dict[str, str], pose_map: np.
         identity = identity_for(root, part, inputs.get("train"), base, style, train_free)
         generator = registry.create("pose-generate", pose_generate.backend,
                                     pipeline=pose_pipeline_for(controlnets, base), **pose_generate.component_options())
-        images = generator.generate(identity, make_request(generate, style, prompt, negative, seeds, size), pose_map,
-                                    pose_generate.pose_scale)
+        request = make_request(generate, style, prompt, negative, seeds, size, size)
+        images = generator.generate(identity, request, pose_map, pose_generate.pose_scale)
     write_rows(root, output, generated_rows(seeds, [encode_png(i) for i in images], style.name, prompt, negative))

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.diffusion.styles import Style, StyleLora
-from components.types import StyleLoraWeight
-from tasks.config import BaseModelConfig
+from components.types import GenerationRequest, StyleLoraWeight
+from tasks.config import BaseModelConfig, GenerateConfig
 
 
 class StyleLoraFile(BaseModel):
@@ -85,3 +85,14 @@ def named_style_loras(style: JobStyle, *, trust_pickle: bool = False) -> list[tu
     """(adapter name, tensors, weight) of each LoRA, as `components.diffusion.generate.loras_loaded` takes them."""
     tensors = style_state_dicts(style, trust_pickle=trust_pickle)
     return [(lora.name, tensors[lora.name], lora.weight) for lora in style.lora_files]
+
+
+def make_request(config: GenerateConfig, style: JobStyle, prompt: str, negative: str, seeds: list[int],
+                 width: int, height: int, steps: int | None = None) -> GenerationRequest:
+    """What every generation stage asks of its generator: the style's sampling and LoRA weights at `config`'s
+    steps (or `steps`) and batch size."""
+    return GenerationRequest(prompt=prompt, negative_prompt=negative, seeds=seeds,
+                             steps=steps or config.steps or style.steps, guidance=style.guidance, width=width,
+                             height=height, sampler=style.sampler, face_weight=style.face_weight,
+                             style_weight=style.style_weight, batch_size=config.batch_size,
+                             style_loras=style_lora_weights(style))

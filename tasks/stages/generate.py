@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from components import registry
 from components.diffusion.styles import build_prompt, image_size
-from components.types import GenerationRequest
 from tasks.config import BaseModelConfig, FastConfig, GenerateConfig, MemoryConfig
 from tasks.diffusion_models import device, pipeline_for
 from tasks.gpu import GpuConfig, gpu_slot
 from tasks.imaging import encode_png
-from tasks.job_style import JobStyle, style_lora_weights, style_state_dicts
+from tasks.job_style import JobStyle, make_request, style_state_dicts
 from tasks.portrait_rows import curated_ok, generated_rows, write_rows
 from tasks.workspace import Workspace
 
@@ -26,11 +25,7 @@ def generate_images(root: str, output: str, inputs: dict[str, str], generate: Ge
     prompt, negative = build_prompt(style, records[0].trigger_word or "a person")
     width, height = image_size(style, generate.resolution, family_named(base.family).default_resolution)
     seeds = [generate.seed + i for i in range(generate.num_images)]
-    request = GenerationRequest(
-        prompt=prompt, negative_prompt=negative, seeds=seeds, steps=generate.steps or style.steps,
-        guidance=style.guidance, width=width, height=height, sampler=style.sampler,
-        face_weight=style.face_weight, style_weight=style.style_weight, batch_size=generate.batch_size,
-        style_loras=style_lora_weights(style))
+    request = make_request(generate, style, prompt, negative, seeds, width, height)
     face_lora = load_file(Workspace(root).path(inputs["train"]))
     style_loras = style_state_dicts(style, trust_pickle=base.trust_pickle)
     with gpu_slot(gpu):

@@ -28,7 +28,8 @@ def make_pose_map(root: str, output: str, inputs: dict[str, str], pose_map: Pose
         skeleton = fit_pose_map(photo.image, config.size)
     else:
         with models.borrow("pose", config) as estimator:
-            pose = estimator.estimate(letterboxed(photo.image))
+            # into a square first (black bars), so the pose keeps its place on the square map
+            pose = estimator.estimate(fit_pose_map(photo.image, max(photo.image.shape[:2])))
         scale = config.size / max(photo.image.shape[:2])
         pose = pose.scaled(np.array([[scale, 0, 0], [0, scale, 0]]))
         skeleton = draw_body(pose, (config.size, config.size))
@@ -37,11 +38,3 @@ def make_pose_map(root: str, output: str, inputs: dict[str, str], pose_map: Pose
                pose_map=encode_png(skeleton), keypoints=keypoints, scores=scores)
     write_parquet(Workspace(root).path(output), pa.Table.from_pylist([row], schema=POSE_SCHEMA))
 
-
-def letterboxed(image: np.ndarray) -> np.ndarray:
-    """Into a square with black bars, so the pose keeps its place when drawn on the square map."""
-    side = max(image.shape[:2])
-    out = np.zeros((side, side, 3), np.uint8)
-    top, left = (side - image.shape[0]) // 2, (side - image.shape[1]) // 2
-    out[top:top + image.shape[0], left:left + image.shape[1]] = image
-    return out

@@ -144,14 +144,12 @@ class YuNetVoteOrienter:
     both detectors accept when dogs.jpg is turned by 270 degrees 0.61.
     """
 
-    def __init__(self, *, max_side: int = 640, proposal_score: float = 0.6, score_threshold: float = 0.3,
-                 confident_score: float = 0.8, rotate_score: float = 0.8, window: float = 2.2,
-                 window_px: int = 256, max_faces: int = 32, detector: YuNetDetector | None = None) -> None:
+    def __init__(self, *, confident_score: float = 0.8, rotate_score: float = 0.8,
+                 detector: YuNetDetector | None = None, **detector_options) -> None:
+        """`detector_options`: YuNetDetector's, for the detector the vote builds when none is given."""
         self.confident_score = float(confident_score)
         self.rotate_score = float(rotate_score)
-        self.detector = detector or YuNetDetector(max_side=max_side, proposal_score=proposal_score,
-                                                  score_threshold=score_threshold, window=window,
-                                                  window_px=window_px, max_faces=max_faces)
+        self.detector = detector or YuNetDetector(**detector_options)
 
     def orient(self, image: np.ndarray) -> Orientation:
         return self.find(image).orientation

@@ -27,14 +27,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from components.types import Face, UprightFaces
-from tasks.config import StageConfig
+from tasks.config import StageConfig, YuNetDetectorOptions
 from tasks.imaging import decode_png, encode_png
 from tasks.records import FaceRecord
 
 T = TypeVar("T")
 CROP, VOTE = "crop", "vote"
 # Options of the vote's own detector that must equal the detect stage's for its faces to be reused.
-SHARED_DETECTOR_OPTIONS = ("max_side", "proposal_score", "score_threshold", "window", "window_px", "max_faces")
+SHARED_DETECTOR_OPTIONS = tuple(name for name in YuNetDetectorOptions.model_fields if name != "backend")
 VOTE_DETECTS_AS = {"yunet-vote": "yunet"}
 
 

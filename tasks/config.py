@@ -56,30 +56,30 @@ class DetectConfig(StageConfig):
     task_fields = frozenset({"min_face_px", "dominance"})
 
 
-class YuNetOrientConfig(StageConfig):
+class YuNetDetectorOptions(StageConfig):
+    """The options of components.verified_faces.YuNetDetector, which the orientation vote and the detect
+    stage both run: when they are equal, the vote's faces are the detection (tasks.batch_images)."""
+
+    max_side: int = Field(640, ge=128, description="side of the copy YuNet scans")
+    proposal_score: float = Field(0.6, gt=0, lt=1, description="YuNet score from which a proposal is checked")
+    score_threshold: float = Field(0.3, description="HOG score (in the proposal's window) below which it is no face")
+    window: float = Field(2.2, gt=1, description="HOG window side, in proposal sizes")
+    window_px: int = Field(256, ge=128)
+    max_faces: int = Field(32, ge=1, le=1000, description="largest proposals checked per photo")
+
+
+class YuNetOrientConfig(YuNetDetectorOptions):
     """Orientation vote of YuNet proposals confirmed by HOG (components.verified_faces)."""
 
     backend: Literal["yunet-vote"] = "yunet-vote"
-    max_side: int = Field(640, ge=128, description="side of the copy YuNet scans")
-    proposal_score: float = Field(0.6, gt=0, lt=1, description="YuNet score from which a proposal is checked")
-    score_threshold: float = Field(0.3, description="HOG score (in the proposal's window) below which it is no face")
     confident_score: float = Field(0.8, description="an upright face scoring this ends the vote")
     rotate_score: float = Field(0.8, description="a rotation other than 0 must win with a face scoring this")
-    window: float = Field(2.2, gt=1, description="HOG window side, in proposal sizes")
-    window_px: int = Field(256, ge=128)
-    max_faces: int = Field(32, ge=1, le=1000, description="largest proposals checked per photo")
 
 
-class YuNetDetectConfig(StageConfig):
+class YuNetDetectConfig(YuNetDetectorOptions):
     """YuNet proposals confirmed and measured by HOG + dlib's 5 points (components.verified_faces)."""
 
     backend: Literal["yunet"] = "yunet"
-    max_side: int = Field(640, ge=128, description="side of the copy YuNet scans")
-    proposal_score: float = Field(0.6, gt=0, lt=1, description="YuNet score from which a proposal is checked")
-    score_threshold: float = Field(0.3, description="HOG score (in the proposal's window) below which it is no face")
-    window: float = Field(2.2, gt=1, description="HOG window side, in proposal sizes")
-    window_px: int = Field(256, ge=128)
-    max_faces: int = Field(32, ge=1, le=1000, description="largest proposals checked per photo")
     min_face_px: float = Field(64.0, ge=1, description="smaller faces (original pixels) are rejected")
     dominance: float = Field(4.0, ge=1, description="largest face area vs the next, to keep a multi-face photo")
     task_fields = frozenset({"min_face_px", "dominance"})

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tasks.config import StageConfig
+from tasks.config import RankConfig, StageConfig
 
 
 class SeedModelLocation(StageConfig):
@@ -63,15 +63,12 @@ class FqaQualityConfig(SeedTorchModel):
     threshold: float = Field(0.0, ge=0, le=1)
 
 
-class RtsRankConfig(SeedTorchModel):
-    """RTS identity embedding (512-d) and its OOD score as an extra filter."""
+class RtsRankConfig(SeedTorchModel, RankConfig):
+    """RTS identity embedding (512-d) and its OOD score as an extra filter; the ranking options are the
+    embedded ranker's (a backend switch keeps the job's `keep`: tasks.choices.with_settings)."""
 
     backend: Literal["rts"] = "rts"
-    keep: int = Field(6, ge=1, le=1000)
-    min_face_px: float = Field(64.0, gt=0)
-    template_weight: float = Field(0.5, ge=0, le=1)
     min_ood_score: float = Field(0.0, ge=0, description="faces whose RTS OOD score is lower are dropped; 0 = off")
-    task_fields = frozenset({"keep"})
 
 
 class FqaSelectConfig(SeedTorchModel):

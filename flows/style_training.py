@@ -75,7 +75,8 @@ def run_style_training(folder: Path, job: StyleJob, force: bool = False) -> dict
     with job_session(work.root):
         check_not_taken(folder, job.name)
         pictures, skipped = style_pictures(job.images, config.load, job.captions)
-        manifest = Artefact(key=pictures_key(pictures), path=f"pictures/{pictures_key(pictures)}.json")
+        key = pictures_key(pictures)
+        manifest = Artefact(key=key, path=f"pictures/{key}.json")
         atomic_write_json(work.path(manifest.path), pictures_manifest(pictures, skipped))
         train = config.train.model_copy(update={"trigger": config.train.trigger or default_trigger(job.name)})
         record = _style_run(work, job)

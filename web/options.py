@@ -40,6 +40,14 @@ class FormOption:
     help: str
 
 
+def refuse_server_side(names) -> None:
+    """422 for any stage setting (`STAGE.KEY` or `KEY`) that is the server's to choose."""
+    named = sorted({name for name in names if name.rpartition(".")[2].strip() in SERVER_SIDE_SETTINGS})
+    if named:
+        raise ApiError(422, f"set: {', '.join(named)} is the server's to choose")
+
+
+@functools.cache
 def _portrait_parser() -> argparse.ArgumentParser:
     from flows.cli import build_parser
 
@@ -116,9 +124,7 @@ def build_config(values: dict[str, Any], files: dict[str, Path], user: str, job:
     if base_model not in settings.base_models:
         raise ApiError(422, f"base_model {base_model!r} is not offered here; choose one of "
                             f"{', '.join(settings.base_models)}")
-    for setting in values.get("set", []):
-        if setting.partition("=")[0].rpartition(".")[2].strip() in SERVER_SIDE_SETTINGS:
-            raise ApiError(422, f"set: {setting.partition('=')[0]!r} is the server's to choose")
+    refuse_server_side(setting.partition("=")[0] for setting in values.get("set", []))
     args = argparse.Namespace(**{a.dest: a.default for a in _portrait_parser()._actions if a.dest != "help"})
     vars(args).update(values)
     vars(args).update({name: str(path) for name, path in files.items()})

@@ -14,7 +14,7 @@ from web import state
 from web.errors import ApiError
 from web.images import check_image, check_safetensors
 from web.jobs import UPLOADS, JobFolders, JobMeta, Photo, Submission, new_job_id, now
-from web.options import build_config, file_option_names, parse_values
+from web.options import build_config, file_option_names, parse_values, refuse_server_side
 from web.queue import ACTIVE, JobQueue
 from web.settings import WebSettings
 from web.uploads import ParsedUpload, UploadLimits, receive_upload
@@ -274,11 +274,7 @@ def _check_rerun(folder: Path, meta: JobMeta, stage: str, sets: dict[str, Any]) 
     """Unknown stage, unknown or invalid setting, or nothing to re-run yet: refused before queueing."""
     from flows.rerun import PORTRAIT_RUN_ID, portrait_overrides
     from flows.runs import load_run
-    from web.options import SERVER_SIDE_SETTINGS
-
-    named = sorted(set(sets) & SERVER_SIDE_SETTINGS)  # e.g. a template's `image`: another file on the server
-    if named:
-        raise ApiError(422, f"set: {', '.join(named)} is the server's to choose")
+    refuse_server_side(sets)  # e.g. a template's `image`: another file on the server
     try:
         record = load_run(folder, PORTRAIT_RUN_ID)
     except FileNotFoundError:

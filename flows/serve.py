@@ -21,9 +21,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows.settings import DEFAULTS
-from web.processes import ManagedProcess
+
+if TYPE_CHECKING:
+    from web.processes import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = "local"
@@ -122,6 +125,8 @@ def _run_web_app(settings, host: str, port: int) -> None:
 @contextlib.contextmanager
 def local_prefect(data: Path, preferred_port: int, concurrency: int):
     """A long-running Prefect server, the work pool, the deployments and a worker; yields the UI's URL."""
+    from web.processes import ManagedProcess  # here: every CLI command builds its parser from this module
+
     port = free_port(preferred_port)
     url = f"http://127.0.0.1:{port}"
     env = prefect_env(data, url)
@@ -188,6 +193,8 @@ def prepare_queue(concurrency: int) -> None:
 
 
 def deploy(env: dict[str, str], log: Path) -> None:
+    from web.processes import ManagedProcess
+
     names = [arg for name in DEPLOYMENTS for arg in ("--name", name)]
     ManagedProcess.run_to_end([_prefect(), "--no-prompt", "deploy", *names], env, log, cwd=REPO)
 
